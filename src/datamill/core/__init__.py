@@ -1,0 +1,23 @@
+"""Core types shared by every package: the dataset handle, columns, fingerprints, errors."""
+
+from datamill.core.dataset import Dataset
+from datamill.core.errors import (
+    ConfigError,
+    DatamillError,
+    LedgerError,
+    NotFoundError,
+    PipelineError,
+    SchemaError,
+    StoreError,
+)
+
+__all__ = [
+    "ConfigError",
+    "Dataset",
+    "DatamillError",
+    "LedgerError",
+    "NotFoundError",
+    "PipelineError",
+    "SchemaError",
+    "StoreError",
+]

@@ -1,0 +1,31 @@
+"""The pipeline engine: step kinds, registry, specs, ledger, runner and executors."""
+
+from datamill.pipeline.ledger import Ledger
+from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
+from datamill.pipeline.registry import register, registered_steps, resolve_step, transform
+from datamill.pipeline.step import (
+    Aggregate,
+    Sink,
+    Source,
+    Step,
+    StepConfig,
+    StepContext,
+    Transform,
+)
+
+__all__ = [
+    "QUARANTINE_SCHEMA",
+    "Aggregate",
+    "Ledger",
+    "Outcome",
+    "Sink",
+    "Source",
+    "Step",
+    "StepConfig",
+    "StepContext",
+    "Transform",
+    "register",
+    "registered_steps",
+    "resolve_step",
+    "transform",
+]

@@ -1,0 +1,145 @@
+"""The metadata database: tables, engine set-up and migrations (SQLAlchemy Core + Alembic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from datamill.core.errors import StoreError
+
+__all__ = ["HEAD_REVISION", "make_engine", "metadata", "migrate"]
+
+HEAD_REVISION = "0001"
+
+metadata = sa.MetaData()
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("num_rows", sa.BigInteger, nullable=False),
+    sa.Column("num_bytes", sa.BigInteger, nullable=False),
+    sa.Column("num_shards", sa.Integer, nullable=False),
+    sa.Column("columns", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("execution_id", sa.Integer),
+)
+
+refs = sa.Table(
+    "refs",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("version_id", sa.String(64), sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("kind", sa.String(20), nullable=False, server_default="dataset"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("environment", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("outputs", sa.Text),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("step_id", sa.String(200), nullable=False),
+    sa.Column("uses", sa.String(500), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seconds", sa.Float),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("code_version", sa.String(200), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("output_version", sa.String(64)),
+    sa.Column("quarantine_version", sa.String(64)),
+    sa.Column("ledger", sa.Text),
+    sa.Column("metrics", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("error", sa.Text),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("url", sa.String(2000), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook issue BEGIN IMMEDIATE: a deferred transaction that later
+    # writes can fail at once with "database is locked" instead of waiting for the other writer.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for a SQLAlchemy URL; SQLite gets WAL mode and immediate transactions."""
+    try:
+        engine = sa.create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+    except (sa.exc.ArgumentError, ImportError) as err:
+        raise StoreError(
+            f"cannot use metadata database {sa.engine.make_url(url)!r}: {err}. "
+            "Use `sqlite:///path/meta.db` or `postgresql+psycopg://user@host/db` "
+            "(pip install 'datamill[postgres]')."
+        ) from err
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision with Alembic (a no-op when it is current)."""
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            conn.rollback()
+        if current == HEAD_REVISION:
+            return
+    except sa.exc.OperationalError:
+        pass
+    except sa.exc.ProgrammingError:
+        pass
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

@@ -1,0 +1,255 @@
+"""A workspace: where the object store and the metadata database of a project live.
+
+``datamill init`` writes ``.datamill/config.json``; commands find it by walking up from the
+current directory, or through ``DATAMILL_HOME``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from datamill.core.dataset import Dataset
+from datamill.core.errors import ConfigError, NotFoundError, StoreError
+from datamill.core.fingerprint import sha256_file
+from datamill.store.catalog import Catalog
+from datamill.store.db import make_engine, migrate
+from datamill.store.objects import ObjectStore, ShardInfo, ShardWriter
+from datamill.store.refs import check_name, parse_ref
+from datamill.store.versions import build_manifest
+
+__all__ = ["DIRNAME", "Workspace", "WorkspaceConfig"]
+
+DIRNAME = ".datamill"
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class WorkspaceConfig(BaseModel):
+    """Where objects and metadata live. ``${VAR}`` in a URL is read from the environment,
+    so a password need not be written to disk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = "objects"
+    db: str = "sqlite:///meta.db"
+    storage_options: dict[str, Any] = {}
+
+
+def _expand(value: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"workspace config uses ${{{name}}} but it is not set in the environment")
+        return os.environ[name]
+
+    return _ENV_VAR.sub(sub, value)
+
+
+class Workspace:
+    """The store of one project: versions, runs, lineage.
+
+    >>> import tempfile, pyarrow as pa
+    >>> ws = Workspace.init(tempfile.mkdtemp())
+    >>> ws.write("numbers", pa.table({"id": ["a", "b"], "n": [1, 2]})).num_rows
+    2
+    >>> ws.open("numbers@1").to_arrow()["n"].to_pylist()
+    [1, 2]
+    """
+
+    def __init__(self, home: Path, config: WorkspaceConfig) -> None:
+        self.home = home  # the .datamill directory
+        self.config = config
+        store = _expand(config.store)
+        if "://" not in store and not Path(store).is_absolute():
+            store = str(home / store)
+        db = _expand(config.db)
+        if db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
+            rel = db[len("sqlite:///"):]
+            if rel and rel != ":memory:":
+                db = f"sqlite:///{home / rel}"
+        self.objects = ObjectStore(store, config.storage_options)
+        self.engine = make_engine(db)
+        self.catalog = Catalog(self.engine)
+        self._migrated = False
+
+    @property
+    def root(self) -> Path:
+        """The project directory (the parent of ``.datamill``)."""
+        return self.home.parent
+
+    # ---------------------------------------------------------------- finding and making
+    @classmethod
+    def init(cls, directory: str | os.PathLike[str] = ".", *, store: str | None = None,
+             db: str | None = None) -> Workspace:
+        """Create (or re-open) a workspace in ``directory``; migrate its database."""
+        home = Path(directory).resolve() / DIRNAME
+        home.mkdir(parents=True, exist_ok=True)
+        config_path = home / "config.json"
+        if config_path.exists():
+            config = WorkspaceConfig.model_validate_json(config_path.read_text())
+            if (store and store != config.store) or (db and db != config.db):
+                raise ConfigError(
+                    f"{str(home)!r} is already a workspace with store {config.store!r} and db "
+                    f"{config.db!r}; edit {str(config_path)!r} to move it."
+                )
+        else:
+            config = WorkspaceConfig(**{k: v for k, v in (("store", store), ("db", db)) if v})
+            config_path.write_text(config.model_dump_json(indent=2) + "\n")
+            (home / ".gitignore").write_text("*\n")
+        ws = cls(home, config)
+        ws.ensure_ready()
+        return ws
+
+    @classmethod
+    def find(cls, start: str | os.PathLike[str] | None = None) -> Workspace:
+        """The workspace of ``DATAMILL_HOME``, or the nearest ``.datamill`` above ``start``."""
+        env = os.environ.get("DATAMILL_HOME")
+        candidates: Iterable[Path]
+        if env and start is None:
+            path = Path(env).resolve()
+            candidates = [path if path.name == DIRNAME else path / DIRNAME]
+        else:
+            here = Path(start or Path.cwd()).resolve()
+            candidates = (p / DIRNAME for p in (here, *here.parents))
+        for home in candidates:
+            if (home / "config.json").is_file():
+                config = WorkspaceConfig.model_validate_json((home / "config.json").read_text())
+                ws = cls(home, config)
+                ws.ensure_ready()
+                return ws
+        where = f"DATAMILL_HOME={env!r}" if env and start is None else f"{str(start or Path.cwd())!r} or above"
+        raise NotFoundError(f"no datamill workspace at {where}. Run `datamill init` to make one.")
+
+    def ensure_ready(self) -> None:
+        """Create the store folder and bring the database schema up to date."""
+        if not self._migrated:
+            try:
+                self.objects.fs.makedirs(self.objects.path("versions"), exist_ok=True)
+                migrate(self.engine)
+            except Exception as err:
+                if isinstance(err, StoreError | ConfigError):
+                    raise
+                raise StoreError(
+                    f"cannot open the workspace at {str(self.home)!r}: {type(err).__name__}: {err}"
+                ) from err
+            self._migrated = True
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------- versions
+    def resolve(self, ref: str) -> tuple[str, str | None, int | None]:
+        """``(version id, name, seq)`` for a reference such as ``spam@3``."""
+        return self.catalog.resolve(parse_ref(ref))
+
+    def manifest(self, version_id: str) -> dict[str, Any]:
+        """The manifest of a version id."""
+        manifest: dict[str, Any] = self.objects.get_json(f"versions/{version_id}.json")
+        return manifest
+
+    def open(self, ref: str) -> Dataset:
+        """Open a version for reading: ``ws.open("spam")``, ``"spam@3"``, ``"spam@a1b2"``."""
+        version_id, name, seq = self.resolve(ref)
+        return Dataset(self.manifest(version_id), self.objects, name=name, seq=seq)
+
+    def commit_version(
+        self,
+        schema: pa.Schema,
+        shards: list[ShardInfo],
+        *,
+        name: str | None = None,
+        roles: dict[str, str] | None = None,
+        run_id: str | None = None,
+        execution_id: int | None = None,
+        producer: dict[str, Any] | None = None,
+        kind: str = "dataset",
+    ) -> Dataset:
+        """Make written shards a version: manifest first, then the catalog row (atomic)."""
+        if name is not None:
+            check_name(name)
+        manifest = build_manifest(schema, shards, roles=roles, producer=producer)
+        key = f"versions/{manifest['id']}.json"
+        if self.objects.exists(key):
+            manifest = self.objects.get_json(key)
+        else:
+            self.objects.put_json_atomic(key, manifest)
+        seq = self.catalog.add_version(manifest, name=name, run_id=run_id,
+                                       execution_id=execution_id, kind=kind)
+        return Dataset(manifest, self.objects, name=name, seq=seq)
+
+    def write(self, name: str | None, data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch],
+              *, schema: pa.Schema | None = None, roles: dict[str, str] | None = None,
+              rows_per_shard: int = 1_000_000) -> Dataset:
+        """Write Arrow data as a new version of ``name`` outside any pipeline."""
+        if isinstance(data, pa.Table):
+            schema = schema or data.schema
+            batches: Iterable[pa.RecordBatch] = data.to_batches()
+        elif isinstance(data, pa.RecordBatch):
+            schema = schema or data.schema
+            batches = [data]
+        else:
+            batches = data
+            if schema is None:
+                raise ConfigError("write(): pass `schema=` when writing an iterator of batches")
+        writer = ShardWriter(self.objects, schema, rows_per_shard=rows_per_shard)
+        for batch in batches:
+            writer.write(batch)
+        return self.commit_version(schema, writer.close(), name=name, roles=roles)
+
+    def verify(self, version_id: str, *, deep: bool = False) -> str | None:
+        """Why a version cannot be used (a missing manifest or shard), or None when it is whole.
+
+        ``deep`` also re-hashes every shard.
+        """
+        key = f"versions/{version_id}.json"
+        if not self.objects.exists(key):
+            return f"manifest {key} is missing"
+        manifest = self.manifest(version_id)
+        for shard in manifest["shards"]:
+            size = self.objects.size(shard["path"])
+            if size is None:
+                return f"shard {shard['path']} is missing"
+            if size != shard["bytes"]:
+                return f"shard {shard['path']} has {size} bytes, expected {shard['bytes']}"
+            if deep and sha256_file(self.objects.fs, self.objects.path(shard["path"])) != shard["sha256"]:
+                return f"shard {shard['path']} does not match its hash"
+        return None
+
+    # ---------------------------------------------------------------- source files
+    def file_hash(self, url: str) -> dict[str, Any]:
+        """``{url, size, sha256}`` of an input file, re-hashed only when size or mtime changed."""
+        fs, path = fsspec.core.url_to_fs(url)
+        try:
+            info = fs.info(path)
+        except FileNotFoundError as err:
+            raise NotFoundError(f"input file {url!r} does not exist") from err
+        size = int(info.get("size") or 0)
+        mtime = str(info.get("mtime") or info.get("LastModified") or info.get("ETag") or "")
+        known = self.catalog.known_file_hash(url, size, mtime) if mtime else None
+        if known is None:
+            known = sha256_file(fs, path)
+            if mtime:
+                self.catalog.save_file_hash(url, size, mtime, known)
+        return {"url": url, "size": size, "sha256": known}
+
+    def __repr__(self) -> str:
+        return f"<Workspace {str(self.home)!r} store={self.objects.url!r}>"
+
+
+def describe(ws: Workspace) -> dict[str, Any]:
+    """The workspace's locations, with any password hidden (for `datamill init --json`)."""
+    from sqlalchemy.engine import make_url
+
+    return {"home": str(ws.home), "store": ws.objects.url,
+            "db": make_url(str(ws.engine.url)).render_as_string(hide_password=True)}
+
+
