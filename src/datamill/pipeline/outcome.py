@@ -87,10 +87,13 @@ class Outcome:
     (['b', 'c'], {'too_small': 1})
     """
 
-    __slots__ = ("_keep", "_quarantined", "batch", "dropped")
+    __slots__ = ("_keep", "_quarantined", "batch", "dropped", "original")
 
-    def __init__(self, batch: pa.RecordBatch) -> None:
+    def __init__(self, batch: pa.RecordBatch, *, original: pa.RecordBatch | None = None) -> None:
+        # ``original`` is the input row by row when ``batch`` holds transformed rows: quarantine
+        # keeps what came in, not a half-made result.
         self.batch = batch
+        self.original = original
         self._keep: pa.BooleanArray | None = None
         self.dropped: dict[str, int] = {}
         self._quarantined: list[tuple[pa.BooleanArray, str, Any]] = []
@@ -143,7 +146,7 @@ class Outcome:
         """The quarantined rows in the quarantine schema (only built when there are some)."""
         out = []
         for mask, reason, error in self._quarantined:
-            rows = self.batch.filter(mask).to_pylist()
+            rows = (self.original if self.original is not None else self.batch).filter(mask).to_pylist()
             if isinstance(error, str):
                 errors: Any = error
             else:

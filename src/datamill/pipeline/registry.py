@@ -7,7 +7,9 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,9 +19,11 @@ from datamill.core.errors import ConfigError, NotFoundError, did_you_mean
 from datamill.pipeline.outcome import Outcome
 from datamill.pipeline.step import Step, StepConfig, StepContext, Transform
 
-__all__ = ["register", "registered_steps", "resolve_step", "transform"]
+__all__ = ["base_dir", "load_user_file", "relative_to", "register", "registered_steps", "resolve_step", "transform"]
 
 _REGISTRY: dict[str, type[Step[Any]]] = {}
+# Relative paths in a step's config (a function file) are relative to the pipeline file.
+_BASE_DIR: ContextVar[Path | None] = ContextVar("datamill_base_dir", default=None)
 _BUILTIN_MODULES = (
     "datamill.ingest.csv",
     "datamill.ingest.jsonl",
@@ -62,6 +66,21 @@ def register(name: str) -> Callable[[T], T]:
     return decorate
 
 
+def base_dir() -> Path:
+    """The directory relative paths in step configs are resolved against."""
+    return _BASE_DIR.get() or Path.cwd()
+
+
+@contextmanager
+def relative_to(directory: Path) -> Iterator[None]:
+    """Resolve relative paths in step configs against ``directory`` while building steps."""
+    token = _BASE_DIR.set(directory)
+    try:
+        yield
+    finally:
+        _BASE_DIR.reset(token)
+
+
 def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
@@ -76,7 +95,8 @@ def registered_steps() -> dict[str, type[Step[Any]]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def _load_file(path: Path) -> Any:
+def load_user_file(path: Path) -> Any:
+    """Import a user's Python file once per content (its sha256 becomes the code version)."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     module_name = f"datamill_user_{digest[:16]}"
     module = sys.modules.get(module_name)
@@ -114,10 +134,10 @@ def resolve_step(uses: str, *, base_dir: Path | None = None) -> type[Step[Any]]:
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
+            path = (base_dir or _BASE_DIR.get() or Path.cwd()) / path
         if not path.is_file():
             raise NotFoundError(f"step {uses!r}: file {str(path)!r} does not exist.")
-        module = _load_file(path.resolve())
+        module = load_user_file(path.resolve())
         code_hash = module.__datamill_code_hash__
     else:
         try:

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datamill.core.errors import ConfigError, DatamillError, did_you_mean
-from datamill.pipeline.registry import resolve_step
+from datamill.pipeline.registry import relative_to, resolve_step
 from datamill.pipeline.step import Step
 from datamill.store.refs import check_name
 
@@ -128,8 +128,9 @@ def plan(spec: PipelineSpec, base_dir: Path) -> list[PlannedStep]:
     for step_spec in spec.steps:
         where = f"step {step_spec.id!r}"
         try:
-            cls = resolve_step(step_spec.uses, base_dir=base_dir)
-            step = cls(step_spec.with_)
+            with relative_to(base_dir):
+                cls = resolve_step(step_spec.uses, base_dir=base_dir)
+                step = cls(step_spec.with_)
         except DatamillError as err:
             raise type(err)(f"{where} (uses: {step_spec.uses}): {err}") from err
         for name in step_spec.inputs:

@@ -70,6 +70,7 @@ class StepContext:
     seed: int = 0
     shard_index: int = 0
     num_shards: int = 1
+    input_index: int = 0
     input_schemas: list[pa.Schema] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -158,6 +159,14 @@ class Step(Generic[C]):
     def required_columns(self) -> dict[str, str]:
         """Columns the step needs, mapped to the config field that names them (for validation)."""
         return {}
+
+    def writer_options(self) -> dict[str, Any]:
+        """Shard writer options for this step's output (``write.dataset`` sets them)."""
+        return {}
+
+    def code_hashes(self) -> list[str]:
+        """Hashes of user code the step runs (a function file); they feed the cache key."""
+        return []
 
     def output_schema(self, input_schemas: list[pa.Schema]) -> pa.Schema | None:
         """The output schema when it can be known before running; None when it cannot."""

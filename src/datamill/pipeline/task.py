@@ -14,7 +14,7 @@ import pyarrow as pa
 from datamill.core.errors import PipelineError, SchemaError
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
-from datamill.pipeline.registry import resolve_step
+from datamill.pipeline.registry import relative_to, resolve_step
 from datamill.pipeline.step import Aggregate, Source, Step, StepContext, Transform
 from datamill.store.objects import ObjectStore, ShardInfo, ShardWriter
 
@@ -31,8 +31,9 @@ class StepRef:
     base_dir: str
 
     def build(self) -> Step[Any]:
-        cls = resolve_step(self.uses, base_dir=Path(self.base_dir))
-        return cls(self.config)
+        with relative_to(Path(self.base_dir)):
+            cls = resolve_step(self.uses, base_dir=Path(self.base_dir))
+            return cls(self.config)
 
 
 @dataclass
@@ -165,7 +166,8 @@ def execute_task(task: Task) -> PartResult:
     store = ObjectStore(task.store_url, task.storage_options)
     step = task.step.build()
     ctx = StepContext(step_id=task.step.step_id, seed=task.seed, shard_index=task.part,
-                      num_shards=task.num_parts, input_schemas=task.input_schemas)
+                      num_shards=task.num_parts, input_schemas=task.input_schemas,
+                      input_index=task.input_index)
     result = PartResult(part=task.part)
     source_ctx: StepContext | None = None
     if task.source is not None:  # a fused source: read the partition here, no shards between

@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: demo test lint typecheck pytest install dev clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+dev: $(STAMP)
+
+## make demo: install datamill and run the bundled pipelines on bundled data
+demo: install
+	$(BIN)/datamill demo
+
+## make test: lint, type-check and run every test (doctests included)
+test: dev lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+## make torch: add the PyTorch extra (a CPU build pinned so pip does not fetch CUDA wheels)
+torch: $(STAMP)
+	$(BIN)/pip install --quiet 'torch==2.13.0'
+
+bench: dev
+	$(BIN)/python benchmarks/bench_engine_overhead.py
+	$(BIN)/python benchmarks/bench_cache.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
