@@ -217,9 +217,13 @@ class _Run:
         except BaseException as err:
             status = "failed"
             error = f"{type(err).__name__}: {err}"
-            outputs = {}
             self.ws.catalog.finish_run(self.run_id, status, error=error)
             self.executor.close()
+            if isinstance(err, DatamillError):
+                # The CLI prints what ran before the failure (`--json` stays one document).
+                err.run_result = RunResult(  # type: ignore[attr-defined]
+                    self.run_id, self.spec.name, status, {}, list(self.reports.values()),
+                    time.monotonic() - t0, error)
             raise
         finally:
             self.reporter.close()

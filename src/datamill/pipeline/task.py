@@ -140,7 +140,9 @@ def stream_step(
             result = step.apply(batch, model, ctx)
         else:  # a Sink passes its input on to be written
             result = batch
-        kept = ctx.record(_as_outcome(result, step, batch))
+        # rows_in is the input batch, whatever the step returned: a step that shrinks the
+        # batch without an Outcome's drop or quarantine unbalances the ledger and fails the run.
+        kept = ctx.record(_as_outcome(result, step, batch), rows_in=batch.num_rows)
         if kept.num_rows:
             yield kept
 

@@ -45,13 +45,15 @@ def parse_ref(text: str) -> Ref:
     Ref(name='spam', seq=None, prefix='a1b2c3d')
     >>> parse_ref("spam")
     Ref(name='spam', seq=None, prefix=None)
+    >>> parse_ref("@20250101")  # no name: digits are a hash prefix, not a sequence number
+    Ref(name=None, seq=None, prefix='20250101')
     """
     name, at, tail = text.strip().partition("@")
     if not at or tail in ("", "latest"):
         if not name:
             raise ConfigError(f"empty dataset reference {text!r}; write `name`, `name@N` or `@hash`.")
         return Ref(check_name(name))
-    if tail.isdigit() and len(tail) < 10:
+    if tail.isdigit() and len(tail) < 10 and (name or not _HEX.match(tail)):
         if not name:
             raise ConfigError(f"reference {text!r} has a sequence number but no name.")
         return Ref(check_name(name), seq=int(tail))

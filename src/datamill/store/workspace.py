@@ -88,20 +88,26 @@ class Workspace:
     # ---------------------------------------------------------------- finding and making
     @classmethod
     def init(cls, directory: str | os.PathLike[str] = ".", *, store: str | None = None,
-             db: str | None = None) -> Workspace:
-        """Create (or re-open) a workspace in ``directory``; migrate its database."""
+             db: str | None = None, storage_options: dict[str, Any] | None = None) -> Workspace:
+        """Create (or re-open) a workspace in ``directory``; migrate its database.
+
+        ``storage_options`` go to fsspec for the store (e.g. an S3 ``endpoint_url``).
+        """
         home = Path(directory).resolve() / DIRNAME
         home.mkdir(parents=True, exist_ok=True)
         config_path = home / "config.json"
         if config_path.exists():
             config = WorkspaceConfig.model_validate_json(config_path.read_text())
-            if (store and store != config.store) or (db and db != config.db):
+            if ((store and store != config.store) or (db and db != config.db)
+                    or (storage_options and storage_options != config.storage_options)):
                 raise ConfigError(
                     f"{str(home)!r} is already a workspace with store {config.store!r} and db "
                     f"{config.db!r}; edit {str(config_path)!r} to move it."
                 )
         else:
-            config = WorkspaceConfig(**{k: v for k, v in (("store", store), ("db", db)) if v})
+            config = WorkspaceConfig(**{k: v for k, v in (("store", store), ("db", db),
+                                                          ("storage_options", storage_options))
+                                        if v})
             config_path.write_text(config.model_dump_json(indent=2) + "\n")
             (home / ".gitignore").write_text("*\n")
         ws = cls(home, config)

@@ -1,0 +1,6 @@
+"""``python -m datamill``."""
+
+from datamill.cli.main import main
+
+if __name__ == "__main__":
+    main()
