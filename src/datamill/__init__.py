@@ -35,8 +35,8 @@ from datamill.store import Workspace
 __all__ = [
     "Aggregate",
     "ConfigError",
-    "Dataset",
     "DatamillError",
+    "Dataset",
     "LedgerError",
     "NotFoundError",
     "Outcome",
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-def open(ref: str, *, workspace: Workspace | None = None) -> Dataset:  # noqa: A001 - like io.open
+def open(ref: str, *, workspace: Workspace | None = None) -> Dataset:
     """Open a dataset version: ``dm.open("spam")``, ``"spam@3"``, ``"spam@a1b2c3d"``.
 
     The workspace is found from the current directory (or ``DATAMILL_HOME``) unless given.

@@ -146,7 +146,7 @@ def test_cycle_and_unknown_input_are_rejected_before_running(project: Path) -> N
     cyclic = {"name": "c", "steps": [
         {"id": "a", "uses": "select", "input": "b", "with": {"columns": ["x"]}},
         {"id": "b", "uses": "select", "input": "a", "with": {"columns": ["x"]}}]}
-    with pytest.raises(ConfigError, match="cycle: a -> b -> a|cycle: b -> a -> b"):
+    with pytest.raises(ConfigError, match=r"cycle: (a -> b -> a|b -> a -> b)"):
         Pipeline.from_yaml(write_pipeline(project, cyclic)).validate()
 
     dangling = five_steps()

@@ -31,6 +31,10 @@ app = typer.Typer(
 runs_app = typer.Typer(help="Pipeline runs: the experiment record.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
+STORE_HELP = "Object store URL (default .datamill/objects); any fsspec URL, e.g. s3://bucket/prefix."
+DB_HELP = ("Metadata DB URL (default SQLite .datamill/meta.db), e.g. postgresql+psycopg://user@host/db; "
+           "${VAR} in it is read from the environment.")
+QUARANTINE_HELP = "List the rows quarantined by the steps upstream of this version."
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -52,8 +56,8 @@ def _workspace() -> Any:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to make the workspace.")] = Path("."),
-    store: Annotated[str | None, typer.Option(help="Object store URL (default .datamill/objects); any fsspec URL, e.g. s3://bucket/prefix.")] = None,
-    db: Annotated[str | None, typer.Option(help="Metadata DB URL (default SQLite .datamill/meta.db), e.g. postgresql+psycopg://user@host/db. ${VAR} is read from the environment.")] = None,
+    store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Make a workspace: an object store and a metadata database."""
@@ -186,7 +190,7 @@ def datasets(
 @app.command()
 def show(
     ref: Annotated[str, typer.Argument(help="name, name@N, name@<hash> or @<hash>")],
-    quarantine: Annotated[bool, typer.Option("--quarantine", help="List the rows quarantined by the step that made this version and its upstream steps.")] = False,
+    quarantine: Annotated[bool, typer.Option("--quarantine", help=QUARANTINE_HELP)] = False,
     limit: Annotated[int, typer.Option(min=1)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
@@ -324,7 +328,8 @@ def lineage(
     as_json: JsonFlag = False,
 ) -> None:
     """The upstream graph of a version: steps, runs, input versions, source files and hashes."""
-    from datamill.track import lineage as build, lineage_dot, lineage_text
+    from datamill.track import lineage as build
+    from datamill.track import lineage_dot, lineage_text
 
     if format_ not in ("text", "dot", "json"):
         _fail(ConfigError(f"--format must be text, dot or json, got {format_!r}"))

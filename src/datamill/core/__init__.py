@@ -13,8 +13,8 @@ from datamill.core.errors import (
 
 __all__ = [
     "ConfigError",
-    "Dataset",
     "DatamillError",
+    "Dataset",
     "LedgerError",
     "NotFoundError",
     "PipelineError",

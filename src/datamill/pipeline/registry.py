@@ -7,9 +7,9 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from datamill.core.errors import ConfigError, NotFoundError, did_you_mean
 from datamill.pipeline.outcome import Outcome
 from datamill.pipeline.step import Step, StepConfig, StepContext, Transform
 
-__all__ = ["base_dir", "load_user_file", "relative_to", "register", "registered_steps", "resolve_step", "transform"]
+__all__ = ["base_dir", "load_user_file", "register", "registered_steps", "relative_to", "resolve_step", "transform"]
 
 _REGISTRY: dict[str, type[Step[Any]]] = {}
 # Relative paths in a step's config (a function file) are relative to the pipeline file.
@@ -111,7 +111,7 @@ def load_user_file(path: Path) -> Any:
         except Exception as err:  # the user's code: report whatever it raised
             del sys.modules[module_name]
             raise ConfigError(f"importing {str(path)!r} failed: {type(err).__name__}: {err}") from err
-    module.__datamill_code_hash__ = digest
+    module.__dict__["__datamill_code_hash__"] = digest
     return module
 
 
@@ -188,12 +188,12 @@ def transform(
                 kwargs["config"] = self.config
             return func(batch, **kwargs)
 
-        cls = type(
+        cls: type[Transform[Any]] = type(
             func.__name__,
             (Transform[config],),  # type: ignore[valid-type]
-            {"process": process, "__doc__": func.__doc__, "__module__": func.__module__},
+            {"process": process, "__doc__": func.__doc__, "__module__": func.__module__,
+             "config_class": config},
         )
-        cls.config_class = config
         return cls
 
     return wrap(fn) if fn is not None else wrap

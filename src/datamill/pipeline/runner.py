@@ -205,15 +205,14 @@ class _Run:
             for name, step_id in self.spec.outputs.items():
                 produced = self.outputs[step_id]
                 assert isinstance(produced, Dataset)
-                seq = self.ws.catalog.add_version(produced.manifest, name=name, run_id=self.run_id)
+                self.ws.catalog.add_version(produced.manifest, name=name, run_id=self.run_id)
                 outputs[name] = f"{name}@{produced.id[:12]}"
-                del seq
             for planned in planned_steps:
-                name = getattr(planned.step.config, "name", None)
-                produced = self.outputs.get(planned.id)
-                if planned.step.name == "write.dataset" and name and isinstance(produced, Dataset):
-                    self.ws.catalog.add_version(produced.manifest, name=name, run_id=self.run_id)
-                    outputs.setdefault(name, f"{name}@{produced.id[:12]}")
+                named = getattr(planned.step.config, "name", None)
+                written = self.outputs.get(planned.id)
+                if planned.step.name == "write.dataset" and named and isinstance(written, Dataset):
+                    self.ws.catalog.add_version(written.manifest, name=named, run_id=self.run_id)
+                    outputs.setdefault(named, f"{named}@{written.id[:12]}")
         except BaseException as err:
             status = "failed"
             error = f"{type(err).__name__}: {err}"

@@ -207,7 +207,10 @@ class Catalog:
     def start_execution(self, **values: Any) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(executions.insert().values(started_at=time.time(), **values))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            if key is None:
+                raise StoreError("the database did not return the new execution's id")
+            return int(key[0])
 
     def finish_execution(self, execution_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:

@@ -13,6 +13,7 @@ from datamill.core.errors import StoreError
 __all__ = ["HEAD_REVISION", "make_engine", "metadata", "migrate"]
 
 HEAD_REVISION = "0001"
+_MIGRATION_LOCK = 0x646D_6D69_6772  # PostgreSQL advisory lock key for migrations ("dmmigr")
 
 metadata = sa.MetaData()
 
@@ -141,5 +142,9 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Processes opening a fresh database at once would all CREATE TABLE and all but
+            # one fail; this lock (held to commit) makes the others wait, then find it current.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

@@ -32,10 +32,12 @@ def merge_stats(shards: Sequence[ShardInfo]) -> dict[str, dict[str, Any]]:
         for column, st in shard.stats.items():
             entry = summary.setdefault(column, {"nulls": 0})
             entry["nulls"] += st.get("nulls", 0)
-            for key, better in (("min", lambda a, b: b < a), ("max", lambda a, b: b > a)):
+            for key in ("min", "max"):
                 if key in st and st[key] is not None:
                     try:
-                        if key not in entry or better(entry[key], st[key]):
+                        better = key not in entry or (
+                            st[key] < entry[key] if key == "min" else st[key] > entry[key])
+                        if better:
                             entry[key] = st[key]
                     except TypeError:
                         pass

@@ -6,7 +6,6 @@ current directory, or through ``DATAMILL_HOME``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -108,7 +107,9 @@ class Workspace:
             config = WorkspaceConfig(**{k: v for k, v in (("store", store), ("db", db),
                                                           ("storage_options", storage_options))
                                         if v})
-            config_path.write_text(config.model_dump_json(indent=2) + "\n")
+            tmp = config_path.with_name(f"config.json.{os.getpid()}.tmp")  # another process
+            tmp.write_text(config.model_dump_json(indent=2) + "\n")   # may be reading it
+            os.replace(tmp, config_path)
             (home / ".gitignore").write_text("*\n")
         ws = cls(home, config)
         ws.ensure_ready()

@@ -58,7 +58,8 @@ def run_step(
     """Run ``step`` in this process the way the executors do, and collect everything.
 
     A Source reads all its partitions; other steps get ``batches`` as one partition, or
-    ``partitions`` (a list of batch lists) to exercise an Aggregate's merge.
+    ``partitions`` (a list of batch lists) to exercise an Aggregate's merge. For a step with
+    several inputs (``concat``), each partition is one input.
     """
     parts: list[list[pa.RecordBatch]] = (
         [list(p) for p in partitions] if partitions is not None else [list(batches)]  # type: ignore[arg-type]
@@ -71,7 +72,7 @@ def run_step(
 
     def context(index: int, total: int) -> StepContext:
         return StepContext(step_id=step.label, seed=seed, shard_index=index, num_shards=total,
-                           input_schemas=schemas)
+                           input_schemas=schemas, input_index=index if step.multi_input else 0)
 
     def collect(ctx: StepContext) -> None:
         nonlocal ledger

@@ -100,8 +100,12 @@ def lineage_dot(graph: dict[str, Any]) -> str:
     shapes = {"version": "box", "step": "ellipse", "file": "note"}
     out = ["digraph lineage {", "  rankdir=LR;"]
     for key, node in graph["nodes"].items():
-        text = {"version": lambda n: n["label"], "step": lambda n: f"{n['step']}",
-                "file": lambda n: n["url"].rsplit("/", 1)[-1]}[node["kind"]](node)
+        if node["kind"] == "version":
+            text = str(node["label"])
+        elif node["kind"] == "step":
+            text = str(node["step"])
+        else:
+            text = str(node["url"]).rsplit("/", 1)[-1]
         out.append(f"  {json.dumps(key)} [label={json.dumps(text)}, shape={shapes[node['kind']]}];")
     for edge in graph["edges"]:
         out.append(f"  {json.dumps(edge['from'])} -> {json.dumps(edge['to'])};")

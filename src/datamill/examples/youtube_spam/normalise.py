@@ -7,8 +7,8 @@ _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
 
-def clean_comment(row: dict) -> dict:
+def clean_comment(row: dict[str, object]) -> dict[str, object]:
     """Unescape HTML entities, drop tags and byte-order marks, collapse whitespace."""
-    text = html.unescape(row["text"] or "")
+    text = html.unescape(str(row["text"] or ""))
     text = _TAG.sub(" ", text).replace("\ufeff", "")
-    return {"text": _SPACE.sub(" ", text).strip(), "label": int(row["label"])}
+    return {"text": _SPACE.sub(" ", text).strip(), "label": int(str(row["label"]))}
