@@ -35,6 +35,17 @@ def unavailable(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that use the services, so ``-m "not postgres"`` works even where a test
+    forgot the marker."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "pg_url" in fixtures:
+            item.add_marker(pytest.mark.postgres)
+        if "s3" in fixtures:
+            item.add_marker(pytest.mark.s3)
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
     """An empty workspace (SQLite + local objects) in a temp directory."""

@@ -176,3 +176,21 @@ def test_run_records_environment_and_lineage(project: Path, ws: Workspace) -> No
     graph = lineage(ws, "five_out")
     steps = {n["step"] for n in graph["nodes"].values() if n["kind"] == "step"}
     assert {"gen", "dbl", "big", "few"} <= steps
+
+
+def test_decorated_function_in_a_user_file_is_a_step(project: Path, ws: Workspace) -> None:
+    (project / "fn_steps.py").write_text(
+        "import pyarrow.compute as pc\n"
+        "import datamill as dm\n\n\n"
+        "@dm.transform\n"
+        "def shout(batch):\n"
+        "    return batch.set_column(2, 'text', pc.utf8_upper(batch['text']))\n"
+    )
+    spec = {"name": "fn", "steps": [
+        {"id": "gen", "uses": "./steps.py:Counting", "with": {"parts": 1, "rows": 3}},
+        {"id": "loud", "uses": "./fn_steps.py:shout", "input": "gen"}],
+        "outputs": {"loud": "loud"}}
+
+    Pipeline.from_yaml(write_pipeline(project, spec)).run(ws)
+
+    assert ws.open("loud").to_arrow()["text"].to_pylist() == ["ROW 0 OF 0", "ROW 1 OF 0", "ROW 2 OF 0"]

@@ -165,20 +165,27 @@ def test_dataset_handle_reads_back_what_was_written(ws: Workspace) -> None:
     assert pa.Table.from_batches(batches).column("n").to_pylist() == list(range(1000))
 
 
-def test_dataset_converts_to_polars_pandas_and_hf(ws: Workspace) -> None:
-    table = _table(50)
-    ds = ws.write("numbers", table, rows_per_shard=20)
+def test_dataset_converts_to_polars_and_pandas(ws: Workspace) -> None:
+    ds = ws.write("numbers", _table(50), rows_per_shard=20)
 
     frame = ds.to_polars()
     assert frame.shape == (50, 3)
     assert frame["n"].to_list() == list(range(50))
+    assert frame["text"].null_count() == 17
     pandas_frame = ds.to_pandas(columns=["id", "n"])
     assert list(pandas_frame.columns) == ["id", "n"]
     assert pandas_frame["n"].sum() == sum(range(50))
-    pytest.importorskip("datasets")  # the `hf` extra, not part of `dev`
-    hf = ds.to_hf()
+
+
+def test_dataset_converts_to_hf(ws: Workspace) -> None:
+    pytest.importorskip("datasets")  # the `hf` extra
+    ds = ws.write("numbers", _table(50), rows_per_shard=20)
+
+    hf = ds.to_hf(columns=["id", "n", "text"])
     assert hf.num_rows == 50
+    assert hf.column_names == ["id", "n", "text"]
     assert hf[3] == {"id": "r3", "n": 3, "text": None}
+    assert hf[4] == {"id": "r4", "n": 4, "text": "doc 4"}
 
 
 def test_dataset_unknown_column_raises_schema_error(ws: Workspace) -> None:

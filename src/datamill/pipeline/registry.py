@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -188,11 +189,11 @@ def transform(
                 kwargs["config"] = self.config
             return func(batch, **kwargs)
 
-        cls: type[Transform[Any]] = type(
-            func.__name__,
-            (Transform[config],),  # type: ignore[valid-type]
-            {"process": process, "__doc__": func.__doc__, "__module__": func.__module__,
-             "config_class": config},
+        namespace = {"process": process, "__doc__": func.__doc__, "__module__": func.__module__,
+                     "config_class": config}
+        cls: type[Transform[Any]] = types.new_class(
+            func.__name__, (Transform[config],),  # type: ignore[valid-type]
+            exec_body=lambda ns: ns.update(namespace),
         )
         return cls
 

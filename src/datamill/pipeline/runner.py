@@ -127,7 +127,7 @@ class _Run:
         self.reporter = reporter
         self.batch_size = batch_size
         self.executor = LocalExecutor(workers)
-        self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self.run_id = uuid.uuid4().hex[:16]
         self.outputs: dict[str, Dataset | _Fused] = {}
         self.reports: dict[str, StepReport] = {}
         self._by_id: dict[str, PlannedStep] = {}
@@ -141,7 +141,7 @@ class _Run:
               **kwargs: Any) -> Task:
         return Task(step=self._ref(planned), mode=mode, part=part, num_parts=num_parts,
                     seed=self.spec.seed, store_url=self.ws.objects.url,
-                    storage_options=self.ws.config.storage_options,
+                    storage_options=self.ws.objects.storage_options,
                     batch_size=self.batch_size, **kwargs)
 
     def _input_identity(self, upstream: str) -> dict[str, Any]:

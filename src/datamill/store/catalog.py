@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from datamill.core.errors import NotFoundError, StoreError, did_you_mean
-from datamill.store.db import checkpoints, executions, files, refs, runs, versions
+from datamill.store.db import checkpoints, executions, files, refs, runs, versions, writer
 from datamill.store.refs import Ref
 
 __all__ = ["Catalog", "VersionRow"]
@@ -32,6 +32,7 @@ class Catalog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer = writer(engine)
 
     # ------------------------------------------------------------------ versions and refs
     def add_version(
@@ -51,7 +52,7 @@ class Catalog:
         columns = json.dumps([f["name"] for f in manifest["schema"]["fields"]])
         for attempt in range(20):
             try:
-                with self.engine.begin() as conn:
+                with self._writer.begin() as conn:
                     exists = conn.execute(
                         sa.select(versions.c.id).where(versions.c.id == manifest["id"])
                     ).first()
@@ -161,7 +162,7 @@ class Catalog:
     # ------------------------------------------------------------------ runs
     def start_run(self, run_id: str, pipeline: str, spec: dict[str, Any],
                   environment: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(runs.insert().values(
                 id=run_id, pipeline=pipeline, status="running", started_at=time.time(),
                 spec=json.dumps(spec), environment=json.dumps(environment),
@@ -169,7 +170,7 @@ class Catalog:
 
     def finish_run(self, run_id: str, status: str, *, error: str | None = None,
                    outputs: dict[str, str] | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 status=status, ended_at=time.time(), error=error,
                 outputs=json.dumps(outputs or {}),
@@ -205,7 +206,7 @@ class Catalog:
 
     # ------------------------------------------------------------------ executions
     def start_execution(self, **values: Any) -> int:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             result = conn.execute(executions.insert().values(started_at=time.time(), **values))
             key = result.inserted_primary_key
             if key is None:
@@ -213,7 +214,7 @@ class Catalog:
             return int(key[0])
 
     def finish_execution(self, execution_id: int, **values: Any) -> None:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(executions.update().where(executions.c.id == execution_id).values(**values))
 
     def cached_execution(self, fingerprint: str) -> dict[str, Any] | None:
@@ -247,7 +248,7 @@ class Catalog:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, fingerprint: str, part: int, result: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(checkpoints.delete().where(
                 checkpoints.c.fingerprint == fingerprint, checkpoints.c.part == part))
             conn.execute(checkpoints.insert().values(
@@ -262,7 +263,7 @@ class Catalog:
             }
 
     def clear_checkpoints(self, fingerprint: str) -> None:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(checkpoints.delete().where(checkpoints.c.fingerprint == fingerprint))
 
     # ------------------------------------------------------------------ file hashes
@@ -274,6 +275,6 @@ class Catalog:
         return None
 
     def save_file_hash(self, url: str, size: int, mtime: str, sha256: str) -> None:
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(files.delete().where(files.c.url == url))
             conn.execute(files.insert().values(url=url, size=size, mtime=mtime, sha256=sha256))

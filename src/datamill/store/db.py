@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from datamill.core.errors import StoreError
 
-__all__ = ["HEAD_REVISION", "make_engine", "metadata", "migrate"]
+__all__ = ["HEAD_REVISION", "make_engine", "metadata", "migrate", "writer"]
 
 HEAD_REVISION = "0001"
 _MIGRATION_LOCK = 0x646D_6D69_6772  # PostgreSQL advisory lock key for migrations ("dmmigr")
@@ -108,6 +108,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock up front; readers use a plain (deferred) transaction so
+    # that, in WAL mode, they never wait for a writer or for each other.
+    write = conn.get_execution_options().get("datamill_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to use for transactions that write (SQLite takes its write lock at BEGIN)."""
+    return engine.execution_options(datamill_write=True)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for a SQLAlchemy URL; SQLite gets WAL mode and immediate transactions."""
     try:
@@ -120,7 +132,7 @@ def make_engine(url: str) -> Engine:
         ) from err
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -141,7 +153,7 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
             # Processes opening a fresh database at once would all CREATE TABLE and all but
             # one fail; this lock (held to commit) makes the others wait, then find it current.

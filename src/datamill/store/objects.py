@@ -128,6 +128,7 @@ class ObjectStore:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url
+        self.storage_options = dict(storage_options or {})
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         except (ImportError, ValueError) as err:

@@ -52,6 +52,17 @@ def _expand(value: str) -> str:
     return _ENV_VAR.sub(sub, value)
 
 
+def _expand_all(value: Any) -> Any:
+    """``${VAR}`` in every string of a nested config (credentials stay out of config.json)."""
+    if isinstance(value, str):
+        return _expand(value)
+    if isinstance(value, dict):
+        return {k: _expand_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_all(v) for v in value]
+    return value
+
+
 class Workspace:
     """The store of one project: versions, runs, lineage.
 
@@ -74,7 +85,7 @@ class Workspace:
             rel = db[len("sqlite:///"):]
             if rel and rel != ":memory:":
                 db = f"sqlite:///{home / rel}"
-        self.objects = ObjectStore(store, config.storage_options)
+        self.objects = ObjectStore(store, _expand_all(config.storage_options))
         self.engine = make_engine(db)
         self.catalog = Catalog(self.engine)
         self._migrated = False

@@ -1,0 +1,147 @@
+"""The CLI end to end, on the bundled demo data and on broken files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "datamill" / "examples" / "youtube_spam"
+
+
+def cli(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATAMILL_HOME"}
+    done = subprocess.run([sys.executable, "-m", "datamill", *args], cwd=cwd, text=True,
+                          capture_output=True, env={**env, "NO_COLOR": "1"}, timeout=300)
+    assert done.returncode == code, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return done
+
+
+def cli_json(cwd: Path, *args: str, code: int = 0) -> Any:
+    return json.loads(cli(cwd, *args, "--json", code=code).stdout)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLE, tmp_path / "demo", ignore=shutil.ignore_patterns("__pycache__"))
+    cli(tmp_path / "demo", "init")
+    return tmp_path / "demo"
+
+
+def test_run_json_follows_the_contract(demo: Path) -> None:
+    result = cli_json(demo, "run", "pipeline.yaml")
+
+    assert result["status"] == "succeeded" and result["run_id"]
+    assert list(result["outputs"]) == ["spam_comments"]
+    assert result["outputs"]["spam_comments"].startswith("spam_comments@")
+    for step in result["steps"]:
+        assert {"id", "status", "rows_in", "rows_out", "dropped", "quarantined", "seconds"} <= set(step)
+        assert step["status"] in ("ran", "cached", "failed")
+        assert step["rows_in"] == step["rows_out"] + sum(step["dropped"].values()) + sum(
+            step["quarantined"].values())
+    raw = next(s for s in result["steps"] if s["id"] == "raw")
+    assert raw["rows_out"] == 1956
+
+
+def test_second_run_is_cached_and_a_change_says_why(demo: Path) -> None:
+    cli_json(demo, "run", "pipeline.yaml")
+    again = cli_json(demo, "run", "pipeline.yaml")
+    assert {s["status"] for s in again["steps"]} == {"cached"}
+
+    spec = demo / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace("> 0", "> 20"))
+    changed = cli_json(demo, "run", "pipeline.yaml")
+
+    by_id = {s["id"]: s for s in changed["steps"]}
+    assert by_id["clean"]["status"] == "cached"
+    assert by_id["nonempty"]["status"] == "ran" and by_id["nonempty"]["reason"] == "config.expr changed"
+    diff = cli_json(demo, "diff", "spam_comments@1", "spam_comments@2")
+    assert diff["rows"]["removed"] == diff["rows"]["a"] - diff["rows"]["b"] > 0
+    assert diff["rows"]["added"] == diff["rows"]["changed"] == 0
+
+
+def test_head_show_datasets_and_lineage(demo: Path) -> None:
+    cli_json(demo, "run", "pipeline.yaml")
+
+    rows = cli_json(demo, "head", "spam_comments", "-n", "3")["rows"]
+    assert len(rows) == 3 and {"id", "text", "label"} <= set(rows[0])
+    shown = cli_json(demo, "show", "spam_comments@1")
+    assert shown["rows"] > 1900
+    assert {c["name"]: c["role"] for c in shown["schema"]}["label"] == "label"
+    names = [d["name"] for d in cli_json(demo, "datasets")["datasets"]]
+    assert names == ["spam_comments"]
+    graph = cli_json(demo, "lineage", "spam_comments")
+    files = {Path(n["url"]).name: n["sha256"] for n in graph["nodes"].values() if n["kind"] == "file"}
+    psy = (demo / "data" / "Youtube01-Psy.csv").read_bytes()
+    assert files["Youtube01-Psy.csv"] == hashlib.sha256(psy).hexdigest()
+    assert "digraph lineage" in cli(demo, "lineage", "spam_comments", "--format", "dot").stdout
+    assert "file " in cli(demo, "lineage", "spam_comments").stdout
+
+
+def test_runs_list_show_and_compare(demo: Path) -> None:
+    first = cli_json(demo, "run", "pipeline.yaml")["run_id"]
+    spec = demo / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace("> 0", "> 5"))
+    second = cli_json(demo, "run", "pipeline.yaml")["run_id"]
+
+    listed = [r["run_id"] for r in cli_json(demo, "runs", "list")["runs"]]
+    assert listed == [second, first]
+    shown = cli_json(demo, "runs", "show", first[:8])
+    assert shown["environment"]["python"] and shown["spec"]["name"] == "youtube_spam"
+    compared = cli_json(demo, "runs", "compare", first, second)
+    assert compared["spec_changes"] == {"nonempty.with.expr": {
+        "a": "pl.col('text').str.len_chars() > 0", "b": "pl.col('text').str.len_chars() > 5"}}
+    assert compared["steps"]["clean"]["same_output"] is True
+
+
+def test_bad_config_exits_2_naming_step_and_field(demo: Path) -> None:
+    spec = demo / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace("reason: empty_text", "reasn: empty_text"))
+
+    done = cli(demo, "run", "pipeline.yaml", code=2)
+
+    assert "step 'nonempty'" in done.stderr and "no option `reasn`. Did you mean `reason`?" in done.stderr
+
+
+def test_unknown_ref_exits_2_with_a_suggestion(demo: Path) -> None:
+    cli_json(demo, "run", "pipeline.yaml")
+
+    done = cli(demo, "show", "spam_coments", code=2)
+
+    assert "Did you mean 'spam_comments'?" in done.stderr
+
+
+def test_outside_a_workspace_says_to_init(tmp_path: Path) -> None:
+    done = cli(tmp_path, "datasets", code=2)
+
+    assert "datamill init" in done.stderr
+
+
+def test_ingest_broken_csv_quarantines_rows_and_shows_them(tmp_path: Path) -> None:
+    cli(tmp_path, "init")
+    (tmp_path / "reviews.csv").write_bytes(
+        b"id,stars,text\n1,5,great\n2,1,bad,extra,fields\n3,4,fine\n4,2,\xff\xfe broken bytes\n5,3,ok\n")
+
+    result = cli_json(tmp_path, "ingest", "reviews.csv", "--to", "reviews")
+
+    read = next(s for s in result["steps"] if s["id"] == "read")
+    assert read["rows_in"] == 5
+    assert sum(read["quarantined"].values()) == 2
+    assert read["rows_out"] == 3
+    shown = cli_json(tmp_path, "show", "reviews", "--quarantine")
+    quarantined = [r for item in shown["quarantine"] for r in item["first"]]
+    assert len(quarantined) == 2 and {r["line"] for r in quarantined} == {3, 5}
+
+
+def test_demo_runs_the_bundled_pipeline(tmp_path: Path) -> None:
+    result = cli_json(tmp_path, "demo", str(tmp_path / "d"))
+
+    assert result["status"] == "succeeded"
+    assert (tmp_path / "d" / ".datamill" / "meta.db").exists()
