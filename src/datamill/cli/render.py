@@ -14,8 +14,11 @@ __all__ = ["console", "err_console", "human_bytes", "print_json", "run_table", "
 
 
 def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Off a terminal (a pipe, CI) rich assumes 80 columns and wraps tables mid-word.
+    width = None if stream.isatty() else 160
     return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True,
-                   highlight=False)
+                   highlight=False, width=width)
 
 
 console = _console(False)

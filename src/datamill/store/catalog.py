@@ -246,6 +246,15 @@ class Catalog:
                 .order_by(executions.c.id).limit(1)
             ).first())
 
+    def execution_in_run(self, run_id: str, step_id: str) -> dict[str, Any] | None:
+        """The execution of ``step_id`` in run ``run_id``."""
+        with self.engine.connect() as conn:
+            return _row(conn.execute(
+                sa.select(executions).where(executions.c.run_id == run_id,
+                                            executions.c.step_id == step_id)
+                .order_by(executions.c.id.desc()).limit(1)
+            ).first())
+
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, fingerprint: str, part: int, result: dict[str, Any]) -> None:
         with self._writer.begin() as conn:

@@ -19,19 +19,22 @@ def lineage(ws: Workspace, ref: str, *, max_depth: int = 50) -> dict[str, Any]:
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[dict[str, str]] = []
 
-    def add_version(vid: str, label: str | None, depth: int) -> str:
+    def add_version(vid: str, label: str | None, depth: int,
+                    made_by: dict[str, Any] | None = None) -> str:
+        # Identical content from two steps is one version: prefer the step of the same run
+        # that consumed it, so the graph follows the pipeline rather than the first producer.
+        producer = made_by if made_by and made_by.get("output_version") == vid else None
+        producer = producer or ws.catalog.producer(vid)
         key = f"version:{vid}"
+        if producer is not None:
+            key += f":{producer['run_id']}:{producer['step_id']}"
         if key in nodes:
             return key
         manifest = ws.manifest(vid)
         nodes[key] = {"kind": "version", "id": vid, "label": label or f"@{vid[:12]}",
                       "rows": manifest["num_rows"]}
-        if depth >= max_depth:
-            return key
-        producer = ws.catalog.producer(vid)
-        if producer is not None:
-            step_key = add_execution(producer, depth)
-            edges.append({"from": step_key, "to": key})
+        if depth < max_depth and producer is not None:
+            edges.append({"from": add_execution(producer, depth), "to": key})
         return key
 
     def add_execution(ex: dict[str, Any], depth: int) -> str:
@@ -43,15 +46,18 @@ def lineage(ws: Workspace, ref: str, *, max_depth: int = 50) -> dict[str, Any]:
                       "config": json.loads(ex["config"]), "code_version": ex["code_version"]}
         for item in json.loads(ex["inputs"] or "[]"):
             if "version" in item:
-                upstream = add_version(item["version"], None, depth + 1)
+                same_run = ws.catalog.execution_in_run(ex["run_id"], item["step"])
+                upstream = add_version(item["version"], None, depth + 1, same_run)
                 edges.append({"from": upstream, "to": key})
             elif "url" in item:
                 edges.append({"from": add_file(item), "to": key})
             elif "source" in item:  # a source read inside this step
                 src_key = f"step:{ex['run_id']}:{item['step']}"
                 if src_key not in nodes:
+                    src = ws.catalog.execution_in_run(ex["run_id"], item["step"]) or {}
                     nodes[src_key] = {"kind": "step", "step": item["step"], "run_id": ex["run_id"],
-                                      "fingerprint": item["source"], "fused": True}
+                                      "uses": src.get("uses"), "fingerprint": item["source"],
+                                      "config": json.loads(src.get("config") or "{}"), "fused": True}
                     for file in item.get("files", []):
                         edges.append({"from": add_file(file), "to": src_key})
                 edges.append({"from": src_key, "to": key})
