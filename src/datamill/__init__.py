@@ -1,8 +1,9 @@
 """datamill: raw data to validated, labelled, deduplicated, versioned, training-ready data.
 
 >>> import datamill as dm
->>> sorted(dm.__all__)[:3]
-['Aggregate', 'ConfigError', 'Dataset']
+>>> dm.Pipeline.from_dict({"name": "p", "steps": [
+...     {"id": "raw", "uses": "read.csv", "with": {"paths": ["data.csv"]}}]}).name
+'p'
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def test_run_json_follows_the_contract(demo: Path) -> None:
         assert step["rows_in"] == step["rows_out"] + sum(step["dropped"].values()) + sum(
             step["quarantined"].values())
     raw = next(s for s in result["steps"] if s["id"] == "raw")
-    assert raw["rows_out"] == 1956
+    assert raw["rows_out"] == 1957 and raw["quarantined"] == {"malformed_row": 1, "undecodable": 1}
 
 
 def test_second_run_is_cached_and_a_change_says_why(demo: Path) -> None:

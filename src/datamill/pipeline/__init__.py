@@ -2,7 +2,7 @@
 
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
-from datamill.pipeline.registry import register, registered_steps, resolve_step, transform
+from datamill.pipeline.registry import base_dir, register, registered_steps, resolve_step, transform
 from datamill.pipeline.step import (
     Aggregate,
     Sink,
@@ -24,6 +24,7 @@ __all__ = [
     "StepConfig",
     "StepContext",
     "Transform",
+    "base_dir",
     "register",
     "registered_steps",
     "resolve_step",
