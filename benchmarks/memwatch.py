@@ -1,5 +1,7 @@
 """Peak memory of a process tree, sampled in a thread (psutil + /proc).
 
+CPU time (user + system) is summed over the processes of the tree as last sampled (a
+process's last <50 ms can be missed), which is steadier than wall time on a shared machine.
 RSS is summed over the process and all its descendants (the forkserver and the pool's
 workers included). On Linux the anonymous part (``RssAnon``: heaps, Arrow buffers) is
 tracked too: the rest of RSS is file-backed (shared libraries, memory-mapped Parquet),
@@ -36,7 +38,8 @@ def _rss(proc: psutil.Process) -> tuple[int, int]:
 
 
 class PeakRSS:
-    """``with PeakRSS(pid) as peak: ...`` then ``peak.rss``, ``peak.anon``, ``peak.procs``."""
+    """``with PeakRSS(pid) as peak: ...`` then ``peak.rss``, ``peak.anon``, ``peak.procs``,
+    ``peak.cpu``."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.root = psutil.Process(pid)
@@ -45,6 +48,7 @@ class PeakRSS:
         self.anon = 0
         self.procs = 0
         self.samples = 0
+        self._cpu: dict[tuple[int, float], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -58,10 +62,20 @@ class PeakRSS:
             r, a = _rss(proc)
             rss += r
             anon += a
+            try:
+                times = proc.cpu_times()
+                self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
+            except psutil.Error:
+                pass
         self.rss = max(self.rss, rss)
         self.anon = max(self.anon, anon)
         self.procs = max(self.procs, len(procs))
         self.samples += 1
+
+    @property
+    def cpu(self) -> float:
+        """CPU seconds (user + system) of the tree, as last sampled for each process."""
+        return sum(self._cpu.values())
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -77,12 +91,12 @@ class PeakRSS:
         self._thread.join()
 
 
-def run_measured(cmd: list[str], *, cwd: str | None = None,
+def run_measured(cmd: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
                  interval: float = 0.05) -> tuple[float, PeakRSS, int, str, str]:
     """Run ``cmd``; return (wall seconds, peak memory of its tree, exit code, stdout, stderr)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
-        popen = psutil.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
+        popen = psutil.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
         with PeakRSS(popen.pid, interval) as peak:
             code = popen.wait()
         wall = time.monotonic() - started

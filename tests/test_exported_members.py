@@ -49,3 +49,12 @@ def test_shared_packages_do_not_import_capabilities() -> None:
                 if target not in SHARED and target != "__about__":
                     problems.append(f"{path.relative_to(SRC)} imports {node.module}")
     assert problems == []
+
+
+def test_every_builtin_step_is_in_the_lazy_import_map() -> None:
+    from datamill.pipeline import registered_steps
+    from datamill.pipeline.registry import _BUILTINS
+
+    builtin = {n for n, cls in registered_steps().items() if cls.__module__.startswith("datamill.")
+               and not n.startswith("demo.")}
+    assert builtin == set(_BUILTINS)

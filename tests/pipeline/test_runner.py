@@ -194,3 +194,24 @@ def test_decorated_function_in_a_user_file_is_a_step(project: Path, ws: Workspac
     Pipeline.from_yaml(write_pipeline(project, spec)).run(ws)
 
     assert ws.open("loud").to_arrow()["text"].to_pylist() == ["ROW 0 OF 0", "ROW 1 OF 0", "ROW 2 OF 0"]
+
+
+def test_changed_input_file_reruns_the_reader_and_names_the_file(tmp_path: Path, ws: Workspace) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "x": [1, 2]}), data)
+    spec = {"name": "files", "steps": [
+        {"id": "raw", "uses": "read.parquet", "with": {"paths": [str(data)]}},
+        {"id": "keep", "uses": "filter.expr", "input": "raw", "with": {"expr": "pl.col('x') > 0"}}],
+        "outputs": {"kept": "keep"}}
+    Pipeline.from_dict(spec, base_dir=tmp_path).run(ws)
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "x": [1, 2, 3]}), data)
+
+    result = Pipeline.from_dict(spec, base_dir=tmp_path).run(ws)
+
+    assert result.step("raw").status == "ran"
+    assert result.step("raw").reason == f"input {data} changed"
+    assert result.step("keep").reason == "input raw changed"
+    assert ws.open("kept").num_rows == 3

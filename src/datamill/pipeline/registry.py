@@ -25,17 +25,19 @@ __all__ = ["base_dir", "load_user_file", "register", "registered_steps", "relati
 _REGISTRY: dict[str, type[Step[Any]]] = {}
 # Relative paths in a step's config (a function file) are relative to the pipeline file.
 _BASE_DIR: ContextVar[Path | None] = ContextVar("datamill_base_dir", default=None)
-_BUILTIN_MODULES = (
-    "datamill.ingest.csv",
-    "datamill.ingest.jsonl",
-    "datamill.ingest.parquet",
-    "datamill.ops.filter",
-    "datamill.ops.map",
-    "datamill.ops.columns",
-    "datamill.ops.sample",
-    "datamill.ops.concat",
-    "datamill.ops.write",
-)
+# Built-in step name → module; a worker imports only the modules of the steps it runs.
+_BUILTINS = {
+    "read.csv": "datamill.ingest.csv",
+    "read.jsonl": "datamill.ingest.jsonl",
+    "read.parquet": "datamill.ingest.parquet",
+    "filter.expr": "datamill.ops.filter",
+    "map.python": "datamill.ops.map",
+    "select": "datamill.ops.columns",
+    "rename": "datamill.ops.columns",
+    "sample": "datamill.ops.sample",
+    "concat": "datamill.ops.concat",
+    "write.dataset": "datamill.ops.write",
+}
 _builtins_loaded = False
 
 T = TypeVar("T", bound=type[Step[Any]])
@@ -85,7 +87,7 @@ def relative_to(directory: Path) -> Iterator[None]:
 def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
-        for module in _BUILTIN_MODULES:
+        for module in dict.fromkeys(_BUILTINS.values()):
             importlib.import_module(module)
         _builtins_loaded = True
 
@@ -123,10 +125,15 @@ def resolve_step(uses: str, *, base_dir: Path | None = None) -> type[Step[Any]]:
     to ``base_dir``) or a module and attribute (``my_pkg.steps:Shout``). A user step's source
     hash becomes part of its cache key.
     """
-    _load_builtins()
     if uses in _REGISTRY:
         return _REGISTRY[uses]
+    if uses in _BUILTINS:
+        importlib.import_module(_BUILTINS[uses])
+        return _REGISTRY[uses]
     if ":" not in uses:
+        _load_builtins()
+        if uses in _REGISTRY:
+            return _REGISTRY[uses]
         raise NotFoundError(
             f"no step named {uses!r}.{did_you_mean(uses, _REGISTRY)} `datamill steps` lists them; "
             "a step in your own file is written `./file.py:ClassName`."

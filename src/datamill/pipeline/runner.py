@@ -163,7 +163,8 @@ class _Run:
         reasons.extend(f"{p} changed" for p in _config_diff(json.loads(previous["config"]), config))
         if previous["code_version"] != code:
             reasons.append(f"code changed ({previous['code_version']} → {code})")
-        before = {i["step"]: i for i in json.loads(previous["inputs"])} if previous["inputs"] else {}
+        # A source's inputs are its files (keyed by url), other steps' are upstream steps.
+        before = {i.get("step") or i.get("url"): i for i in json.loads(previous["inputs"] or "[]")}
         for now in inputs:
             if "url" in now:  # a source's own file
                 old = before.get(now["url"])
@@ -194,6 +195,7 @@ class _Run:
     def run(self, planned_steps: list[PlannedStep]) -> RunResult:
         t0 = time.monotonic()
         self._by_id = {p.id: p for p in planned_steps}
+        self.executor.start()  # workers start while the inputs are hashed
         spec_doc = self.spec.model_dump(mode="json", by_alias=True)
         self.ws.catalog.start_run(self.run_id, self.spec.name, spec_doc,
                                   capture_environment(self.base_dir))
@@ -244,7 +246,7 @@ class _Run:
     def _source_files(self, source: Source[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         partitions = source.partitions()
         urls = sorted({p["path"] for p in partitions if "path" in p})
-        return partitions, [self.ws.file_hash(u) for u in urls]
+        return partitions, self.ws.file_hashes(urls)
 
     def _step(self, planned: PlannedStep) -> None:
         by_id = self._by_id

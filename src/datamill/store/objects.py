@@ -218,6 +218,10 @@ class ShardWriter:
         self._file: _HashingFile | None = None
         self._tmp: str = ""
         self._rows = 0
+        # Batches are gathered into row groups of ``row_group_rows``: each write_batch call
+        # would otherwise close a row group of whatever size the batch had.
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
 
     def _open(self) -> None:
         self._tmp = self.store.tmp_key(".parquet")
@@ -242,17 +246,26 @@ class ShardWriter:
             if self._writer is None:
                 self._open()
             take = min(batch.num_rows - offset, self.rows_per_shard - self._rows)
-            piece = batch.slice(offset, take)
-            assert self._writer is not None
-            self._writer.write_batch(piece, row_group_size=self.row_group_rows)
+            self._pending.append(batch.slice(offset, take))
+            self._pending_rows += take
+            if self._pending_rows >= self.row_group_rows:
+                self._flush()
             self._rows += take
             offset += take
             if self._rows >= self.rows_per_shard:
                 self._finish()
 
+    def _flush(self) -> None:
+        if self._pending and self._writer is not None:
+            table = pa.Table.from_batches(self._pending, schema=self.schema)
+            self._writer.write_table(table, row_group_size=self.row_group_rows)
+        self._pending = []
+        self._pending_rows = 0
+
     def _finish(self) -> None:
         if self._writer is None or self._file is None:
             return
+        self._flush()
         self._writer.close()
         meta = self._writer.writer.metadata if hasattr(self._writer, "writer") else None
         self._file.close()
@@ -273,6 +286,8 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Drop the shard in progress (its temp file is removed)."""
+        self._pending = []
+        self._pending_rows = 0
         if self._writer is not None and self._file is not None:
             try:
                 self._writer.close()

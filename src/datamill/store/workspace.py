@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -245,19 +246,34 @@ class Workspace:
     # ---------------------------------------------------------------- source files
     def file_hash(self, url: str) -> dict[str, Any]:
         """``{url, size, sha256}`` of an input file, re-hashed only when size or mtime changed."""
-        fs, path = fsspec.core.url_to_fs(url)
-        try:
-            info = fs.info(path)
-        except FileNotFoundError as err:
-            raise NotFoundError(f"input file {url!r} does not exist") from err
-        size = int(info.get("size") or 0)
-        mtime = str(info.get("mtime") or info.get("LastModified") or info.get("ETag") or "")
-        known = self.catalog.known_file_hash(url, size, mtime) if mtime else None
-        if known is None:
-            known = sha256_file(fs, path)
-            if mtime:
-                self.catalog.save_file_hash(url, size, mtime, known)
-        return {"url": url, "size": size, "sha256": known}
+        return self.file_hashes([url])[0]
+
+    def file_hashes(self, urls: list[str], *, threads: int = 4) -> list[dict[str, Any]]:
+        """`file_hash` for many files; the ones to hash are hashed in threads (hashlib
+        releases the GIL, so two cores hash twice as fast)."""
+        stats = []
+        for url in urls:
+            fs, path = fsspec.core.url_to_fs(url)
+            try:
+                info = fs.info(path)
+            except FileNotFoundError as err:
+                raise NotFoundError(f"input file {url!r} does not exist") from err
+            size = int(info.get("size") or 0)
+            mtime = str(info.get("mtime") or info.get("LastModified") or info.get("ETag") or "")
+            known = self.catalog.known_file_hash(url, size, mtime) if mtime else None
+            stats.append((url, fs, path, size, mtime, known))
+        todo = [s for s in stats if s[5] is None]
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(todo)))) as pool:
+            hashed = dict(zip([s[0] for s in todo],
+                              pool.map(lambda s: sha256_file(s[1], s[2]), todo), strict=True))
+        out = []
+        for url, _fs, _path, size, mtime, known in stats:
+            if known is None:
+                known = hashed[url]
+                if mtime:
+                    self.catalog.save_file_hash(url, size, mtime, known)
+            out.append({"url": url, "size": size, "sha256": known})
+        return out
 
     def __repr__(self) -> str:
         return f"<Workspace {str(self.home)!r} store={self.objects.url!r}>"
