@@ -145,3 +145,29 @@ def test_demo_runs_the_bundled_pipeline(tmp_path: Path) -> None:
 
     assert result["status"] == "succeeded"
     assert (tmp_path / "d" / ".datamill" / "meta.db").exists()
+
+
+def test_ingest_hostile_files_finishes_and_accounts_for_every_row(tmp_path: Path) -> None:
+    cli(tmp_path, "init")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "empty.jsonl").write_bytes(b"")
+    (data / "events.jsonl").write_bytes(
+        b'{"id": "e1", "text": "fine"}\n'
+        b'{"id": "e2", "text": "cut off\n'
+        b'[1, 2, 3]\n'
+        b'{"id": "e3", "text": "bad \xff\xfe bytes"}\n'
+        b'{"id": "e4", "text": "' + b"x" * (50 * 1024 * 1024) + b'"}\n'
+        b'{"id": "e5", "text": "last"}\n')
+
+    result = cli_json(tmp_path, "ingest", str(data), "--to", "events")
+
+    read = next(s for s in result["steps"] if s["id"] == "read")
+    assert read["rows_in"] == 6
+    assert read["rows_in"] == read["rows_out"] + sum(read["quarantined"].values()) + sum(
+        read["dropped"].values())
+    assert read["quarantined"]["malformed_json"] == 1
+    assert read["quarantined"]["not_an_object"] == 1
+    assert read["quarantined"]["undecodable"] == 1
+    rows = cli_json(tmp_path, "head", "events", "-n", "10")["rows"]
+    assert {r["id"] for r in rows} >= {"e1", "e5"}

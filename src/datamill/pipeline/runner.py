@@ -195,7 +195,6 @@ class _Run:
     def run(self, planned_steps: list[PlannedStep]) -> RunResult:
         t0 = time.monotonic()
         self._by_id = {p.id: p for p in planned_steps}
-        self.executor.start()  # workers start while the inputs are hashed
         spec_doc = self.spec.model_dump(mode="json", by_alias=True)
         self.ws.catalog.start_run(self.run_id, self.spec.name, spec_doc,
                                   capture_environment(self.base_dir))
@@ -246,7 +245,8 @@ class _Run:
     def _source_files(self, source: Source[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         partitions = source.partitions()
         urls = sorted({p["path"] for p in partitions if "path" in p})
-        return partitions, self.ws.file_hashes(urls)
+        # New input means work ahead: start the workers while the files are hashed.
+        return partitions, self.ws.file_hashes(urls, before_hashing=self.executor.start)
 
     def _step(self, planned: PlannedStep) -> None:
         by_id = self._by_id
@@ -287,13 +287,12 @@ class _Run:
         self.outputs[planned.id] = dataset
         ledger = Ledger.from_dict(json.loads(hit["ledger"] or "{}"))
         metrics = json.loads(hit["metrics"] or "{}")
-        exec_id = self.ws.catalog.start_execution(
+        self.ws.catalog.start_execution(
             run_id=self.run_id, step_id=planned.id, uses=planned.spec.uses, fingerprint=fp,
             status="cached", config=hit["config"], code_version=hit["code_version"],
             inputs=json.dumps(inputs), output_version=hit["output_version"],
             quarantine_version=hit["quarantine_version"], ledger=hit["ledger"],
             metrics=hit["metrics"], reason=f"cached (run {hit['run_id']})", seconds=0.0)
-        del exec_id
         self.ws.catalog.add_version(dataset.manifest, name=f"{self.spec.name}.{planned.id}",
                                     run_id=self.run_id, kind="step")
         self.reporter.step_started(planned.id, 0, "cached")
@@ -485,18 +484,26 @@ class _Run:
         else:
             ledger = reduce(Ledger.merge, (r.source_ledger or Ledger() for r in results), Ledger())
             ledger.check(planned.id)
-            quarantine = self._commit_quarantine(
-                planned.id, [q for r in results for q in r.source_quarantine], 0)
-            seconds = 0.0
-            reason = self._explain(planned, planned.step.config.model_dump(mode="json"),
-                                   fused.code_version, fused.files, fused.fingerprint, None)
-        self.ws.catalog.start_execution(
+            quarantine = None
+            seconds = 0.0  # its time is inside the consumer's
+            previous = self.ws.catalog.previous_execution(self.spec.name, planned.id)
+            if previous is not None and previous["fingerprint"] == fused.fingerprint:
+                # A fused source has no output of its own to cache: it ran because its consumer did.
+                reason = f"unchanged; read again inside {planned.consumers[0]}"
+            else:
+                reason = self._explain(planned, planned.step.config.model_dump(mode="json"),
+                                       fused.code_version, fused.files, fused.fingerprint, None)
+        exec_id = self.ws.catalog.start_execution(
             run_id=self.run_id, step_id=planned.id, uses=planned.spec.uses,
             fingerprint=fused.fingerprint, status=status,
             config=json.dumps(planned.step.config.model_dump(mode="json")),
             code_version=fused.code_version, inputs=json.dumps(fused.files),
             quarantine_version=quarantine, ledger=json.dumps(ledger.to_dict()), metrics="{}",
             reason=reason if status == "ran" else "unchanged", seconds=seconds)
+        if results is not None:
+            quarantine = self._commit_quarantine(
+                planned.id, [q for r in results for q in r.source_quarantine], exec_id)
+            self.ws.catalog.finish_execution(exec_id, quarantine_version=quarantine)
         self.reports[planned.id] = StepReport(
             planned.id, planned.spec.uses, status, ledger.rows_in, ledger.rows_out, ledger.dropped,
             ledger.quarantined, seconds, reason, fused.fingerprint, None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -248,9 +248,11 @@ class Workspace:
         """``{url, size, sha256}`` of an input file, re-hashed only when size or mtime changed."""
         return self.file_hashes([url])[0]
 
-    def file_hashes(self, urls: list[str], *, threads: int = 4) -> list[dict[str, Any]]:
+    def file_hashes(self, urls: list[str], *, threads: int = 4,
+                    before_hashing: Callable[[], None] | None = None) -> list[dict[str, Any]]:
         """`file_hash` for many files; the ones to hash are hashed in threads (hashlib
-        releases the GIL, so two cores hash twice as fast)."""
+        releases the GIL, so two cores hash twice as fast). ``before_hashing`` is called
+        once when some file must really be read."""
         stats = []
         for url in urls:
             fs, path = fsspec.core.url_to_fs(url)
@@ -263,6 +265,8 @@ class Workspace:
             known = self.catalog.known_file_hash(url, size, mtime) if mtime else None
             stats.append((url, fs, path, size, mtime, known))
         todo = [s for s in stats if s[5] is None]
+        if todo and before_hashing is not None:
+            before_hashing()
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(todo)))) as pool:
             hashed = dict(zip([s[0] for s in todo],
                               pool.map(lambda s: sha256_file(s[1], s[2]), todo), strict=True))

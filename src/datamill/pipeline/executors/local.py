@@ -48,7 +48,7 @@ class LocalExecutor:
 
     def start(self) -> None:
         """Start the worker processes now (they import datamill while the caller works)."""
-        if self.workers > 1:
+        if self.workers > 1 and self._pool is None:
             pool = self._get_pool()
             for _ in range(self.workers):
                 pool.submit(_warm)
