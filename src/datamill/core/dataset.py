@@ -105,9 +105,9 @@ class Dataset:
         cols = self._check_columns(columns)
         schema = self.schema if cols is None else pa.schema([self.schema.field(c) for c in cols])
         for shard in self.manifest["shards"]:
-            parquet = self.store.open_parquet(shard["path"])
-            for batch in parquet.iter_batches(batch_size=batch_size, columns=cols):
-                yield batch if batch.schema == schema else batch.cast(schema)
+            with self.store.open_parquet(shard["path"]) as parquet:
+                for batch in parquet.iter_batches(batch_size=batch_size, columns=cols):
+                    yield batch if batch.schema == schema else batch.cast(schema)
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The whole version as one Arrow table (materialises it)."""

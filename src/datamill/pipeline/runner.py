@@ -363,7 +363,7 @@ class _Run:
                 done[result.part] = result
                 if fp is not None:
                     self.ws.catalog.save_checkpoint(fp, result.part, result.to_json())
-                self.reporter.part_done(planned.id, result.ledger.rows_out)
+                self.reporter.part_done(planned.id, result.ledger.rows_in)
         except DatamillError:
             raise
         except Exception as err:

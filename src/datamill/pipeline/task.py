@@ -150,8 +150,9 @@ def stream_step(
 def _read_shards(store: ObjectStore, keys: list[str], schema: pa.Schema | None,
                  batch_size: int) -> Iterator[pa.RecordBatch]:
     for key in keys:
-        for batch in store.open_parquet(key).iter_batches(batch_size=batch_size):
-            yield batch.cast(schema) if schema is not None and batch.schema != schema else batch
+        with store.open_parquet(key) as parquet:
+            for batch in parquet.iter_batches(batch_size=batch_size):
+                yield batch.cast(schema) if schema is not None and batch.schema != schema else batch
 
 
 def _write_quarantine(store: ObjectStore, batches: list[pa.RecordBatch]) -> list[ShardInfo]:

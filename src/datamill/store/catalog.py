@@ -7,6 +7,7 @@ retries on the unique-key conflict.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -53,6 +54,10 @@ class Catalog:
         for attempt in range(20):
             try:
                 with self._writer.begin() as conn:
+                    if name is not None and conn.dialect.name == "postgresql":
+                        # Writers of one name queue here instead of racing for name@N+1.
+                        key = int(hashlib.sha256(name.encode()).hexdigest()[:15], 16)
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
                     exists = conn.execute(
                         sa.select(versions.c.id).where(versions.c.id == manifest["id"])
                     ).first()

@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,11 +189,15 @@ class ObjectStore:
         except FileNotFoundError:
             return None
 
-    def open_parquet(self, key: str) -> pq.ParquetFile:
-        """Open a shard for reading (memory-mapped when local)."""
+    @contextmanager
+    def open_parquet(self, key: str) -> Iterator[pq.ParquetFile]:
+        """Open a shard for reading (memory-mapped when local); closed on leaving the block."""
         if self.is_local:
-            return pq.ParquetFile(self.path(key), memory_map=True)
-        return pq.ParquetFile(self.fs.open(self.path(key), "rb"))
+            with pq.ParquetFile(self.path(key), memory_map=True) as parquet:
+                yield parquet
+            return
+        with self.fs.open(self.path(key), "rb") as handle, pq.ParquetFile(handle) as parquet:
+            yield parquet
 
 
 class ShardWriter:
@@ -273,7 +279,8 @@ class ShardWriter:
         key = f"shards/{digest[:2]}/{digest}.parquet"
         self.store.commit(self._tmp, key)
         if meta is None:
-            meta = self.store.open_parquet(key).metadata
+            with self.store.open_parquet(key) as parquet:
+                meta = parquet.metadata
         self.shards.append(ShardInfo(key, digest, self._rows, self._file.size,
                                      _row_group_stats(meta)))
         self._writer = None
