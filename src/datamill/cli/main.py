@@ -480,6 +480,29 @@ def demo(
 
 
 @app.command()
+def gc(
+    older_than: Annotated[float, typer.Option(min=0, help="Only files older than this many hours.")] = 24.0,
+    dry_run: Annotated[bool, typer.Option(help="Say what would go, remove nothing.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove what killed writers left: unreferenced shards, temp files, orphan manifests."""
+    from datamill.store.gc import collect_garbage
+
+    try:
+        result = collect_garbage(_workspace(), older_than_s=older_than * 3600, dry_run=dry_run)
+    except DatamillError as err:
+        _fail(err, as_json)
+    if as_json:
+        print_json(result)
+        return
+    counts = result["removed"]
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"{verb} {counts['shards']} shard(s), {counts['tmp']} temp file(s), "
+                  f"{counts['manifests']} orphan manifest(s): {human_bytes(result['bytes'])}",
+                  markup=False)
+
+
+@app.command()
 def version() -> None:
     """Print the datamill version."""
     console.print(__version__, markup=False)
