@@ -171,3 +171,24 @@ def test_ingest_hostile_files_finishes_and_accounts_for_every_row(tmp_path: Path
     assert read["quarantined"]["undecodable"] == 1
     rows = cli_json(tmp_path, "head", "events", "-n", "10")["rows"]
     assert {r["id"] for r in rows} >= {"e1", "e5"}
+
+
+def test_text_that_looks_like_markup_is_printed_literally(tmp_path: Path) -> None:
+    cli(tmp_path, "init")
+    (tmp_path / "m.csv").write_text("[/],[red]col[/red]\n[bold]x[/bold],v\n")
+    cli(tmp_path, "ingest", "m.csv", "--to", "m")
+
+    shown = cli(tmp_path, "head", "m").stdout
+
+    assert "[red]col[/red]" in shown and "[bold]x[/bold]" in shown and "[/]" in shown
+
+
+def test_a_password_is_never_printed_nor_left_on_disk(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://bob:S3cr3tPW@127.0.0.1:1/x"  # nothing listens on port 1
+
+    done = cli(tmp_path, "init", "--db", url, "--json", code=3)
+
+    assert "S3cr3tPW" not in done.stdout + done.stderr
+    assert not (tmp_path / ".datamill" / "config.json").exists()
+    bad_port = cli(tmp_path, "init", "--db", "postgresql+psycopg://bob:S3cr3tPW@h:port/x", code=2)
+    assert "S3cr3tPW" not in bad_port.stdout + bad_port.stderr

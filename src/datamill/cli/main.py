@@ -332,7 +332,7 @@ def lineage(
     from datamill.track import lineage_dot, lineage_text
 
     if format_ not in ("text", "dot", "json"):
-        _fail(ConfigError(f"--format must be text, dot or json, got {format_!r}"))
+        _fail(ConfigError(f"--format must be text, dot or json, got {format_!r}"), as_json)
     try:
         graph = build(_workspace(), ref)
     except DatamillError as err:
@@ -515,6 +515,13 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
         sys.exit(130)
+    except Exception as err:  # not one of ours: still exit 3, and keep --json one document
+        code = err.exit_code if isinstance(err, DatamillError) else 3
+        if "--json" in sys.argv[1:]:
+            print_json({"error": f"{type(err).__name__}: {err}", "type": type(err).__name__,
+                        "exit_code": code})
+        err_console.print(f"{type(err).__name__}: {err}", markup=False)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

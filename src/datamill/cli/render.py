@@ -46,7 +46,7 @@ def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -
     """A plain rich table (text is shown literally: no markup is interpreted)."""
     out = Table(title=title, show_edge=False, header_style="bold", box=None, pad_edge=False)
     for column in columns:
-        out.add_column(column, overflow="fold")
+        out.add_column(_plain(column), overflow="fold")
     for row in rows:
         out.add_row(*["—" if v is None else _plain(v) for v in row])
     return out

@@ -101,7 +101,10 @@ class MapPython(Transform[MapPythonConfig]):
             merged = {**row, **update}
             merged[ID] = row.get(ID)  # a function may not change a row's identity
             out.append(merged)
-        shaped = batch if not out else _expand(pa.RecordBatch.from_pylist(out), keep)
+        # Every key any row returned becomes a column (from_pylist alone looks at the first row).
+        keys = dict.fromkeys(k for row in out for k in row)
+        rows_out = [{k: row.get(k) for k in keys} for row in out]
+        shaped = batch if not out else _expand(pa.RecordBatch.from_pylist(rows_out), keep)
         return (
             Outcome(shaped, original=batch)
             .quarantine(bad, reason="function_error", error=errors)

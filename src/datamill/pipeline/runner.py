@@ -26,10 +26,10 @@ from datamill.core.fingerprint import fingerprint
 from datamill.pipeline.environment import capture_environment
 from datamill.pipeline.executors.local import LocalExecutor
 from datamill.pipeline.ledger import Ledger
-from datamill.pipeline.outcome import QUARANTINE_SCHEMA
+from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.progress import NullReporter, Reporter
 from datamill.pipeline.spec import PipelineSpec, PlannedStep, load_spec, plan
-from datamill.pipeline.step import Aggregate, Source, Step
+from datamill.pipeline.step import Aggregate, Source, Step, Transform
 from datamill.pipeline.task import PartResult, StepRef, Task
 from datamill.store.objects import ShardInfo
 from datamill.store.workspace import Workspace
@@ -178,11 +178,14 @@ class _Run:
                 reasons.append(f"input {now['step']} changed")
         if previous["fingerprint"] != fp and not reasons:
             reasons.append("seed or input order changed")
+        if not reasons and not previous.get("output_version"):
+            return "no output of its own last time (it was read inside its consumer)"
         return "; ".join(reasons) or "cache entry not usable"
 
     def _cached(self, fp: str) -> tuple[dict[str, Any] | None, str | None]:
         hit = self.ws.catalog.cached_execution(fp)
-        if hit is None:
+        if hit is None or not hit.get("output_version"):
+            # No hit, or the record of a fused source (it had no output version of its own).
             return None, None
         for key in ("output_version", "quarantine_version"):
             if hit.get(key):
@@ -240,10 +243,20 @@ class _Run:
         if planned.id in self.spec.outputs.values():
             return False
         consumer = by_id[planned.consumers[0]].step
-        return consumer.kind in ("transform", "sink")
+        # A multi-input consumer (concat) needs each input's schema before it starts, and its
+        # partitions mix sources: such a source is materialised instead.
+        return consumer.kind in ("transform", "sink") and not consumer.multi_input
 
-    def _source_files(self, source: Source[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        partitions = source.partitions()
+    def _source_files(self, planned: PlannedStep) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        source = planned.step
+        assert isinstance(source, Source)
+        try:
+            partitions = source.partitions()
+        except DatamillError:
+            raise
+        except Exception as err:  # a user's source: name it, keep the cause
+            raise PipelineError(f"step {planned.id!r} ({planned.spec.uses}) could not list its "
+                                f"input: {type(err).__name__}: {err}") from err
         urls = sorted({p["path"] for p in partitions if "path" in p})
         # New input means work ahead: start the workers while the files are hashed.
         return partitions, self.ws.file_hashes(urls, before_hashing=self.executor.start)
@@ -255,12 +268,12 @@ class _Run:
         code = _code_version(step)
         if self._fusable(planned, by_id):
             assert isinstance(step, Source)
-            partitions, files = self._source_files(step)
+            partitions, files = self._source_files(planned)
             fp = fingerprint(planned.spec.uses, config, code, files, self.spec.seed)
             self.outputs[planned.id] = _Fused(planned, partitions, fp, files, code)
             return
         if isinstance(step, Source):
-            partitions, files = self._source_files(step)
+            partitions, files = self._source_files(planned)
             inputs: list[dict[str, Any]] = files
         else:
             partitions, files = [], []
@@ -436,6 +449,17 @@ class _Run:
             f"{self.spec.name}.{planned.id}@{dataset.id[:12]}",
             self._quarantine_ref(planned.id, quarantine), metrics)
 
+    def _empty_output_schema(self, planned: PlannedStep, schema: pa.Schema) -> pa.Schema:
+        """The output schema of a step given no partitions: run it on an empty batch."""
+        step = planned.step
+        if isinstance(step, Transform):
+            empty = pa.RecordBatch.from_pylist([], schema=schema)
+            ctx = self._empty_ctx(planned)
+            ctx.input_schemas = [schema]
+            out = step.process(empty, ctx)
+            return out.kept.schema if isinstance(out, Outcome) else out.schema
+        return schema
+
     def _empty_ctx(self, planned: PlannedStep) -> Any:
         from datamill.pipeline.step import StepContext
 
@@ -444,7 +468,10 @@ class _Run:
     def _commit(self, planned: PlannedStep, results: list[PartResult], schemas: list[pa.Schema],
                 exec_id: int) -> Dataset:
         shards = [s for r in results for s in r.shards]
-        found = [r.schema for r in results if r.schema is not None and r.shards]
+        found = ([r.schema for r in results if r.schema is not None and r.shards]
+                 or [r.schema for r in results if r.schema is not None])
+        if not found and not results and len(schemas) == 1 and len(schemas[0]):
+            found = [self._empty_output_schema(planned, schemas[0])]
         if found:
             try:
                 schema = pa.unify_schemas(found, promote_options="permissive")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from datamill.core.errors import PipelineError, SchemaError
+from datamill.core.errors import DatamillError, PipelineError, SchemaError
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.registry import relative_to, resolve_step
@@ -100,19 +100,19 @@ class PartResult:
         )
 
 
-def _as_outcome(value: Any, step: Step[Any], batch: pa.RecordBatch) -> Outcome:
+def _as_outcome(value: Any, step_id: str, batch: pa.RecordBatch) -> Outcome:
     if isinstance(value, Outcome):
         return value
     if isinstance(value, pa.RecordBatch):
         if value.num_rows != batch.num_rows:
             raise PipelineError(
-                f"step {step.label!r} returned {value.num_rows} rows for a batch of "
+                f"step {step_id!r} returned {value.num_rows} rows for a batch of "
                 f"{batch.num_rows}; to remove rows return `Outcome(batch).drop(mask, reason=...)` "
                 "so the ledger can count them."
             )
         return Outcome(value)
     raise PipelineError(
-        f"step {step.label!r} returned {type(value).__name__}; return a pyarrow.RecordBatch "
+        f"step {step_id!r} returned {type(value).__name__}; return a pyarrow.RecordBatch "
         "or a datamill Outcome."
     )
 
@@ -130,8 +130,7 @@ def stream_step(
         for batch in step.read(partition or {}, ctx):
             ctx.ledger.rows_in += batch.num_rows
             ctx.ledger.rows_out += batch.num_rows
-            if batch.num_rows:
-                yield batch
+            yield batch  # empty ones too: they still tell the writer the schema
         return
     for batch in batches:
         if isinstance(step, Transform):
@@ -142,9 +141,19 @@ def stream_step(
             result = batch
         # rows_in is the input batch, whatever the step returned: a step that shrinks the
         # batch without an Outcome's drop or quarantine unbalances the ledger and fails the run.
-        kept = ctx.record(_as_outcome(result, step, batch), rows_in=batch.num_rows)
-        if kept.num_rows:
-            yield kept
+        kept = ctx.record(_as_outcome(result, ctx.step_id, batch), rows_in=batch.num_rows)
+        yield kept  # empty ones too: a step that keeps nothing still has an output schema
+
+
+def _blaming(batches: Iterator[pa.RecordBatch], ref: StepRef) -> Iterator[pa.RecordBatch]:
+    """Name the fused source, not its consumer, when reading fails."""
+    try:
+        yield from batches
+    except DatamillError:
+        raise
+    except Exception as err:  # a reader's failure on a whole partition
+        raise PipelineError(f"step {ref.step_id!r} ({ref.uses}) failed while reading: "
+                            f"{type(err).__name__}: {err}") from err
 
 
 def _read_shards(store: ObjectStore, keys: list[str], schema: pa.Schema | None,
@@ -177,8 +186,8 @@ def execute_task(task: Task) -> PartResult:
         source = task.source.build()
         source_ctx = StepContext(step_id=task.source.step_id, seed=task.seed,
                                  shard_index=task.part, num_shards=task.num_parts)
-        inputs: Iterable[pa.RecordBatch] = stream_step(source, source_ctx,
-                                                       partition=task.source_partition)
+        inputs: Iterable[pa.RecordBatch] = _blaming(
+            stream_step(source, source_ctx, partition=task.source_partition), task.source)
     else:
         schema = task.input_schemas[task.input_index] if task.input_schemas else None
         inputs = _read_shards(store, task.shard_keys, schema, task.batch_size)

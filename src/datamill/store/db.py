@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from datamill.core.errors import StoreError
+from datamill.core.errors import ConfigError
 
-__all__ = ["HEAD_REVISION", "make_engine", "metadata", "migrate", "writer"]
+__all__ = ["HEAD_REVISION", "hide_password", "make_engine", "metadata", "migrate", "writer"]
 
 HEAD_REVISION = "0001"
 _MIGRATION_LOCK = 0x646D_6D69_6772  # PostgreSQL advisory lock key for migrations ("dmmigr")
@@ -108,6 +108,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def hide_password(url: str) -> str:
+    """A database URL fit to print: its password replaced by ``***``.
+
+    >>> hide_password("postgresql+psycopg://bob:s3cret@db/x")
+    'postgresql+psycopg://bob:***@db/x'
+    """
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not parseable: print nothing of it that could be secret
+        return "<unparseable database URL>"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # Writers take the write lock up front; readers use a plain (deferred) transaction so
     # that, in WAL mode, they never wait for a writer or for each other.
@@ -124,10 +136,10 @@ def make_engine(url: str) -> Engine:
     """Create an engine for a SQLAlchemy URL; SQLite gets WAL mode and immediate transactions."""
     try:
         engine = sa.create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
-    except (sa.exc.ArgumentError, ImportError) as err:
-        raise StoreError(
-            f"cannot use metadata database {sa.engine.make_url(url)!r}: {err}. "
-            "Use `sqlite:///path/meta.db` or `postgresql+psycopg://user@host/db` "
+    except (sa.exc.ArgumentError, ImportError, ValueError) as err:
+        raise ConfigError(
+            f"cannot use metadata database {hide_password(url)!r}: {type(err).__name__}. "
+            "Use `sqlite:///path/meta.db` or `postgresql+psycopg://user:${PGPASSWORD}@host/db` "
             "(pip install 'datamill[postgres]')."
         ) from err
     if engine.dialect.name == "sqlite":

@@ -261,17 +261,23 @@ class ShardWriter:
             if self._rows >= self.rows_per_shard:
                 self._finish()
 
-    def _flush(self) -> None:
-        if self._pending and self._writer is not None:
-            table = pa.Table.from_batches(self._pending, schema=self.schema)
-            self._writer.write_table(table, row_group_size=self.row_group_rows)
-        self._pending = []
-        self._pending_rows = 0
+    def _flush(self, *, final: bool = False) -> None:
+        """Write whole row groups of ``row_group_rows`` (the rest too when ``final``), so the
+        file's layout, and so its hash, does not depend on how the rows were batched."""
+        if not self._pending or self._writer is None:
+            return
+        table = pa.Table.from_batches(self._pending, schema=self.schema)
+        whole = table.num_rows if final else table.num_rows - table.num_rows % self.row_group_rows
+        if whole:
+            self._writer.write_table(table.slice(0, whole), row_group_size=self.row_group_rows)
+        rest = table.slice(whole)
+        self._pending = rest.to_batches() if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def _finish(self) -> None:
         if self._writer is None or self._file is None:
             return
-        self._flush()
+        self._flush(final=True)
         self._writer.close()
         meta = self._writer.writer.metadata if hasattr(self._writer, "writer") else None
         self._file.close()

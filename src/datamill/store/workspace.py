@@ -21,7 +21,7 @@ from datamill.core.dataset import Dataset
 from datamill.core.errors import ConfigError, NotFoundError, StoreError
 from datamill.core.fingerprint import sha256_file
 from datamill.store.catalog import Catalog
-from datamill.store.db import make_engine, migrate
+from datamill.store.db import hide_password, make_engine, migrate
 from datamill.store.objects import ObjectStore, ShardInfo, ShardWriter
 from datamill.store.refs import check_name, parse_ref
 from datamill.store.versions import build_manifest
@@ -107,13 +107,14 @@ class Workspace:
         home = Path(directory).resolve() / DIRNAME
         home.mkdir(parents=True, exist_ok=True)
         config_path = home / "config.json"
-        if config_path.exists():
+        created = not config_path.exists()
+        if not created:
             config = WorkspaceConfig.model_validate_json(config_path.read_text())
             if ((store and store != config.store) or (db and db != config.db)
                     or (storage_options and storage_options != config.storage_options)):
                 raise ConfigError(
                     f"{str(home)!r} is already a workspace with store {config.store!r} and db "
-                    f"{config.db!r}; edit {str(config_path)!r} to move it."
+                    f"{hide_password(config.db)!r}; edit {str(config_path)!r} to move it."
                 )
         else:
             config = WorkspaceConfig(**{k: v for k, v in (("store", store), ("db", db),
@@ -123,8 +124,13 @@ class Workspace:
             tmp.write_text(config.model_dump_json(indent=2) + "\n")   # may be reading it
             os.replace(tmp, config_path)
             (home / ".gitignore").write_text("*\n")
-        ws = cls(home, config)
-        ws.ensure_ready()
+        try:
+            ws = cls(home, config)
+            ws.ensure_ready()
+        except BaseException:
+            if created:  # leave no half-made workspace (nor a typed-in password) behind
+                config_path.unlink(missing_ok=True)
+            raise
         return ws
 
     @classmethod
