@@ -251,6 +251,20 @@ class Catalog:
                 .order_by(executions.c.id).limit(1)
             ).first())
 
+    def named_by(self, name: str, seq: int) -> dict[str, Any] | None:
+        """The execution that produced ``name@seq`` in the run that named it (the last step of
+        that run with this output, e.g. ``write.dataset`` rather than an identical upstream)."""
+        with self.engine.connect() as conn:
+            ref = conn.execute(sa.select(refs.c.run_id, refs.c.version_id)
+                               .where(refs.c.name == name, refs.c.seq == seq)).first()
+            if ref is None or ref.run_id is None:
+                return None
+            return _row(conn.execute(
+                sa.select(executions).where(executions.c.run_id == ref.run_id,
+                                            executions.c.output_version == ref.version_id)
+                .order_by(executions.c.id.desc()).limit(1)
+            ).first())
+
     def execution_in_run(self, run_id: str, step_id: str) -> dict[str, Any] | None:
         """The execution of ``step_id`` in run ``run_id``."""
         with self.engine.connect() as conn:

@@ -69,7 +69,8 @@ def lineage(ws: Workspace, ref: str, *, max_depth: int = 50) -> dict[str, Any]:
                                "size": item.get("size")})
         return key
 
-    root = add_version(version_id, f"{name}@{seq}" if name else None, 0)
+    named = ws.catalog.named_by(name, seq) if name and seq else None
+    root = add_version(version_id, f"{name}@{seq}" if name else None, 0, named)
     return {"root": root, "nodes": nodes, "edges": edges}
 
 
