@@ -61,14 +61,30 @@ def _lines_of(data: bytes, after_cr: bool) -> tuple[bytes, list[bytes]]:
     return lead, data.splitlines(keepends=True)
 
 
-class CleanStream:
+class ReadOnlyStream:
+    """The file interface pyarrow asks of a Python stream: read-only, not seekable."""
+
+    closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class CleanStream(ReadOnlyStream):
     """Read-only file object over ``raw``, giving valid UTF-8 bytes from line ``start_line`` on.
 
     pyarrow reads it through ``read(n)``; a short read would cut pyarrow's blocks, so ``read``
     returns ``n`` bytes unless the file ends.
     """
-
-    closed = False
 
     def __init__(
         self,
@@ -109,19 +125,6 @@ class CleanStream:
         self._gline = 1  # line number where ``_hold`` starts
         self._gcr = False  # the last byte emitted was a \r
         self._skipping = False  # inside an over-long line: drop bytes until its terminator
-
-    # -- the file interface pyarrow uses ------------------------------------------------------
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
     def read(self, size: int = -1) -> bytes:
         while not self._eof and (size < 0 or self._out_size < size):

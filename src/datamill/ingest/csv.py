@@ -53,7 +53,7 @@ from datamill.ingest._files import (
     provenance_ids,
     slices,
 )
-from datamill.ingest._lines import HEAD_BYTES, CleanStream, count_lines
+from datamill.ingest._lines import HEAD_BYTES, CleanStream, ReadOnlyStream, count_lines
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
 
@@ -509,26 +509,12 @@ def _row(batch: pa.RecordBatch, i: int) -> list[Any]:
     return [column[i].as_py() for column in batch.columns]
 
 
-class _Prefixed:
+class _Prefixed(ReadOnlyStream):
     """A file object that gives ``first`` and then the rest of ``stream``."""
-
-    closed = False
 
     def __init__(self, first: bytes, stream: CleanStream) -> None:
         self._first = first
         self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
     def read(self, size: int = -1) -> bytes:
         if not self._first:
