@@ -19,17 +19,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from datamill.__about__ import __version__
 from datamill.core.dataset import Dataset
 from datamill.core.errors import DatamillError, PipelineError, SchemaError
 from datamill.core.fingerprint import fingerprint
+from datamill.pipeline.cache import code_version, explain_rerun
 from datamill.pipeline.environment import capture_environment
 from datamill.pipeline.executors.local import LocalExecutor
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.progress import NullReporter, Reporter
 from datamill.pipeline.spec import PipelineSpec, PlannedStep, load_spec, plan
-from datamill.pipeline.step import Aggregate, Source, Step, Transform
+from datamill.pipeline.step import Aggregate, Source, Transform
 from datamill.pipeline.task import PartResult, StepRef, Task
 from datamill.store.objects import ShardInfo
 from datamill.store.workspace import Workspace
@@ -100,23 +100,6 @@ class _Fused:
     code_version: str
 
 
-def _code_version(step: Step[Any]) -> str:
-    parts = [f"datamill {__version__}", f"{step.label} v{step.version}"]
-    if step.code_hash:
-        parts.append(f"code {step.code_hash[:16]}")
-    parts.extend(h[:24] for h in step.code_hashes())
-    return "; ".join(parts)
-
-
-def _config_diff(old: Any, new: Any, path: str = "config") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            out.extend(_config_diff(old.get(key), new.get(key), f"{path}.{key}"))
-        return out
-    return [] if old == new else [path]
-
-
 class _Run:
     def __init__(self, ws: Workspace, spec: PipelineSpec, base_dir: Path, *, workers: int,
                  resume: bool, reporter: Reporter, batch_size: int) -> None:
@@ -152,35 +135,11 @@ class _Run:
 
     def _explain(self, planned: PlannedStep, config: dict[str, Any], code: str,
                  inputs: list[dict[str, Any]], fp: str, why_not_cached: str | None) -> str:
-        previous = self.ws.catalog.previous_execution(self.spec.name, planned.id)
         if why_not_cached:
             return why_not_cached
-        if previous is None:
-            return "first run"
-        reasons = []
-        if previous["uses"] != planned.spec.uses:
-            reasons.append(f"uses changed ({previous['uses']} → {planned.spec.uses})")
-        reasons.extend(f"{p} changed" for p in _config_diff(json.loads(previous["config"]), config))
-        if previous["code_version"] != code:
-            reasons.append(f"code changed ({previous['code_version']} → {code})")
-        # A source's inputs are its files (keyed by url), other steps' are upstream steps.
-        before = {i.get("step") or i.get("url"): i for i in json.loads(previous["inputs"] or "[]")}
-        for now in inputs:
-            if "url" in now:  # a source's own file
-                old = before.get(now["url"])
-                if old is None or old.get("sha256") != now["sha256"]:
-                    reasons.append(f"input {now['url']} changed")
-                continue
-            old = before.get(now["step"])
-            if old is None:
-                reasons.append(f"new input {now['step']}")
-            elif old.get("version") != now.get("version") or old.get("source") != now.get("source"):
-                reasons.append(f"input {now['step']} changed")
-        if previous["fingerprint"] != fp and not reasons:
-            reasons.append("seed or input order changed")
-        if not reasons and not previous.get("output_version"):
-            return "no output of its own last time (it was read inside its consumer)"
-        return "; ".join(reasons) or "cache entry not usable"
+        previous = self.ws.catalog.previous_execution(self.spec.name, planned.id)
+        return explain_rerun(previous, uses=planned.spec.uses, config=config, code=code,
+                             inputs=inputs, fingerprint=fp)
 
     def _cached(self, fp: str) -> tuple[dict[str, Any] | None, str | None]:
         hit = self.ws.catalog.cached_execution(fp)
@@ -265,7 +224,7 @@ class _Run:
         by_id = self._by_id
         step = planned.step
         config = step.config.model_dump(mode="json")
-        code = _code_version(step)
+        code = code_version(step)
         if self._fusable(planned, by_id):
             assert isinstance(step, Source)
             partitions, files = self._source_files(planned)
