@@ -28,7 +28,7 @@ from datamill.pipeline.executors.local import LocalExecutor
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.progress import NullReporter, Reporter
-from datamill.pipeline.spec import PipelineSpec, PlannedStep, load_spec, plan
+from datamill.pipeline.spec import PipelineSpec, PlannedStep, in_step, load_spec, plan
 from datamill.pipeline.step import Aggregate, Source, Transform
 from datamill.pipeline.task import PartResult, StepRef, Task
 from datamill.store.objects import ShardInfo
@@ -211,8 +211,8 @@ class _Run:
         assert isinstance(source, Source)
         try:
             partitions = source.partitions()
-        except DatamillError:
-            raise
+        except DatamillError as err:
+            raise in_step(err, planned.id, planned.spec.uses, source.label) from err
         except Exception as err:  # a user's source: name it, keep the cause
             raise PipelineError(f"step {planned.id!r} ({planned.spec.uses}) could not list its "
                                 f"input: {type(err).__name__}: {err}") from err

@@ -24,7 +24,7 @@ from datamill.pipeline.registry import relative_to, resolve_step
 from datamill.pipeline.step import Step
 from datamill.store.refs import check_name
 
-__all__ = ["PipelineSpec", "PlannedStep", "StepSpec", "load_spec", "plan"]
+__all__ = ["PipelineSpec", "PlannedStep", "StepSpec", "in_step", "load_spec", "plan"]
 
 
 class StepSpec(BaseModel):
@@ -86,6 +86,15 @@ def _pydantic_message(where: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def in_step(err: DatamillError, step_id: str, uses: str, label: str) -> DatamillError:
+    """The same error, naming the pipeline's step id where the step named itself by label."""
+    own = f"step {label!r}"
+    where = f"step {step_id!r} ({uses})"
+    text = str(err)
+    text = text.replace(own, where) if own in text else f"{where}: {text}"
+    return type(err)(text)
+
+
 def load_spec(source: str | Path | Mapping[str, Any]) -> tuple[PipelineSpec, Path]:
     """Read a spec from a YAML file or a dict; returns it with the directory paths are relative to."""
     if isinstance(source, Mapping):
@@ -127,12 +136,15 @@ def plan(spec: PipelineSpec, base_dir: Path) -> list[PlannedStep]:
     planned: dict[str, PlannedStep] = {}
     for step_spec in spec.steps:
         where = f"step {step_spec.id!r}"
-        try:
-            with relative_to(base_dir):
+        with relative_to(base_dir):
+            try:
                 cls = resolve_step(step_spec.uses, base_dir=base_dir)
+            except DatamillError as err:
+                raise type(err)(f"{where}: {err}") from err
+            try:
                 step = cls(step_spec.with_)
-        except DatamillError as err:
-            raise type(err)(f"{where} (uses: {step_spec.uses}): {err}") from err
+            except DatamillError as err:
+                raise in_step(err, step_spec.id, step_spec.uses, cls.name or cls.__name__) from err
         for name in step_spec.inputs:
             if name not in by_id:
                 raise ConfigError(
