@@ -28,7 +28,7 @@ demo: install
 test: dev lint typecheck pytest
 
 lint:
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 typecheck:
 	$(BIN)/mypy
