@@ -65,3 +65,16 @@ def test_version_id_does_not_depend_on_batch_boundaries(ws: Workspace) -> None:
     small = ws.write("b", iter(table.to_batches(max_chunksize=50_000)), schema=table.schema)
 
     assert whole.id == small.id
+
+
+def test_header_only_csv_still_gives_its_columns_downstream(tmp_path: Path, ws: Workspace) -> None:
+    (tmp_path / "h.csv").write_text("name,score\n")
+    spec = {"name": "hdr", "steps": [
+        {"id": "raw", "uses": "read.csv", "with": {"paths": [str(tmp_path / "h.csv")]}},
+        {"id": "pick", "uses": "select", "input": "raw", "with": {"columns": ["score"]}}],
+        "outputs": {"scores": "pick"}}
+
+    Pipeline.from_dict(spec, base_dir=tmp_path).run(ws)
+
+    scores = ws.open("scores")
+    assert scores.num_rows == 0 and scores.schema.names == ["id", "score"]

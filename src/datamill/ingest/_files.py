@@ -301,7 +301,7 @@ class FileSource(Source[C]):
                     ctx.quarantine(rows[start : start + QUARANTINE_CHUNK], reason="missing_id",
                                    error=f"the id column `{id_from}` is null or empty")
                 batch = batch.filter(pc.invert(missing))
-        return batch if batch.num_rows else None
+        return batch if batch.num_rows or not len(ids) else None
 
 
 def unique_name(name: str, taken: Sequence[str]) -> str:

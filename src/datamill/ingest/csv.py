@@ -705,6 +705,7 @@ class CsvReader(FileSource[CsvReaderConfig]):
             )
         types = self._types(head, path)
         scan = _Scan(self, path, head)
+        yielded = False
         for item in scan.run():
             if item[0] == "bad":
                 self._quarantine(item[1], path, name, ctx)
@@ -717,7 +718,18 @@ class CsvReader(FileSource[CsvReaderConfig]):
                     head, types, id_from, partition, name, ctx,
                 )
                 if out is not None:
+                    yielded = True
                     yield from slices(out, self.config.batch_rows)
+        if not yielded:
+            # No rows (a header-only file, or every row quarantined): an empty batch still
+            # tells the next steps which columns the file has.
+            columns = {c: pa.array([], types.get(c, pa.string())) for c in head.names}
+            ids = (pa.array([], pa.string()) if id_from is None
+                   else pa.array([], columns[id_from].type).cast(pa.string()))
+            empty = self.finish(columns, partition=partition, ids=ids, ctx=ctx,
+                                provenance=pa.array([], pa.int64()), id_from=id_from)
+            if empty is not None:
+                yield empty
         if scan.restarts:
             ctx.metric("parser_restarts", scan.restarts)
 
