@@ -192,3 +192,20 @@ def test_a_password_is_never_printed_nor_left_on_disk(tmp_path: Path) -> None:
     assert not (tmp_path / ".datamill" / "config.json").exists()
     bad_port = cli(tmp_path, "init", "--db", "postgresql+psycopg://bob:S3cr3tPW@h:port/x", code=2)
     assert "S3cr3tPW" not in bad_port.stdout + bad_port.stderr
+
+
+def test_ingest_mixed_folder_uses_a_reader_per_type_and_names_unknown_files(tmp_path: Path) -> None:
+    cli(tmp_path, "init")
+    data = tmp_path / "mixed"
+    data.mkdir()
+    (data / "a.csv").write_text("text\nfrom csv\n")
+    (data / "b.jsonl").write_text('{"text": "from jsonl"}\n')
+    (data / "notes.xyz").write_text("no reader for this")
+
+    done = cli(tmp_path, "ingest", str(data), "--to", "mixed", "--json")
+
+    result = json.loads(done.stdout)
+    assert {s["id"] for s in result["steps"]} >= {"read_csv", "read_jsonl", "concat"}
+    assert "notes.xyz" in done.stderr
+    rows = cli_json(tmp_path, "head", "mixed")["rows"]
+    assert sorted(r["text"] for r in rows) == ["from csv", "from jsonl"]

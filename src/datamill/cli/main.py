@@ -131,22 +131,39 @@ def ingest(
 
     try:
         groups: dict[str, list[str]] = {}
+        unread: list[str] = []
         for path in paths:
-            probe = path
+            target = str(Path(path).resolve()) if "://" not in path else path
             if Path(path).is_dir():
-                found = sorted(p for p in Path(path).rglob("*") if p.is_file())
+                # A folder goes to every reader that has files in it; each reader lists its
+                # own extensions there. Files no reader knows are named, not silently skipped.
+                found = sorted(p for p in Path(path).rglob("*")
+                               if p.is_file() and not any(x.startswith(".") for x in p.parts))
                 if not found:
                     raise ConfigError(f"directory {path!r} has no files")
-                probe = str(found[0])
-            groups.setdefault(reader_for(probe), []).append(str(Path(path).resolve())
-                                                             if "://" not in path else path)
+                for file in found:
+                    try:
+                        uses = reader_for(str(file))
+                    except ConfigError:
+                        unread.append(str(file))
+                        continue
+                    if target not in groups.setdefault(uses, []):
+                        groups[uses].append(target)
+            else:
+                groups.setdefault(reader_for(path), []).append(target)
+        if unread:
+            err_console.print(f"not read ({len(unread)} file(s) of a type no reader knows): "
+                              + ", ".join(unread[:10]) + (" …" if len(unread) > 10 else ""),
+                              markup=False)
+        if not groups:
+            raise ConfigError(f"none of {', '.join(paths)} holds a file any reader knows")
         steps: list[dict[str, Any]] = []
-        for i, (uses, group) in enumerate(sorted(groups.items())):
+        for uses, group in sorted(groups.items()):
             options: dict[str, Any] = {"paths": group}
             if id_column:
                 options["id_column"] = id_column
-            steps.append({"id": f"read_{i}" if len(groups) > 1 else "read", "uses": uses,
-                          "with": options})
+            step_id = "read" if len(groups) == 1 else uses.replace(".", "_")
+            steps.append({"id": step_id, "uses": uses, "with": options})
         last = steps[0]["id"]
         if len(steps) > 1:
             steps.append({"id": "concat", "uses": "concat", "input": [s["id"] for s in steps]})
