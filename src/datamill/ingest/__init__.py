@@ -1,18 +1,41 @@
 """Readers: Source steps that turn files into Arrow batches, quarantining what they cannot read.
 
-``read.csv`` (`CsvReader`), ``read.jsonl`` (`JsonlReader`) and ``read.parquet``
-(`ParquetReader`) take the same file options (``paths``, ``include``, ``exclude``,
-``batch_rows``, ``id_column``, ``source_column``); `reader_for` picks one by file extension.
+Tables: ``read.csv`` (`CsvReader`), ``read.jsonl`` (`JsonlReader`), ``read.parquet``
+(`ParquetReader`). Documents, one record per file or page in one schema (id, text, source,
+page, mime, sha256, meta): ``read.text``, ``read.html``, ``read.pdf``, ``read.docx``. All take
+the same file options (``paths``, ``include``, ``exclude``, ``source_column``, ...);
+`reader_for` picks one by file extension.
 """
 
 from __future__ import annotations
 
-from datamill.core.errors import ConfigError
-from datamill.ingest.csv import CsvReader
-from datamill.ingest.jsonl import JsonlReader
-from datamill.ingest.parquet import ParquetReader
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CsvReader", "JsonlReader", "ParquetReader", "reader_for"]
+from datamill.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from datamill.ingest.csv import CsvReader
+    from datamill.ingest.docx import DocxReader
+    from datamill.ingest.html import HtmlReader
+    from datamill.ingest.jsonl import JsonlReader
+    from datamill.ingest.parquet import ParquetReader
+    from datamill.ingest.pdf import PdfReader
+    from datamill.ingest.text import TextReader
+
+# Readers load on first use: a worker reading Parquet should not carry trafilatura or PDFium.
+_MODULES = {"CsvReader": "csv", "DocxReader": "docx", "HtmlReader": "html", "JsonlReader": "jsonl",
+            "ParquetReader": "parquet", "PdfReader": "pdf", "TextReader": "text"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"datamill.ingest.{_MODULES[name]}"), name)
+    raise AttributeError(f"module 'datamill.ingest' has no attribute {name!r}")
+
+
+__all__ = ["CsvReader", "DocxReader", "HtmlReader", "JsonlReader", "ParquetReader", "PdfReader",
+           "TextReader", "reader_for"]
 
 _BY_EXTENSION = {
     ".csv": "read.csv",
@@ -22,6 +45,14 @@ _BY_EXTENSION = {
     ".json": "read.jsonl",
     ".parquet": "read.parquet",
     ".pq": "read.parquet",
+    ".txt": "read.text",
+    ".md": "read.text",
+    ".markdown": "read.text",
+    ".rst": "read.text",
+    ".html": "read.html",
+    ".htm": "read.html",
+    ".pdf": "read.pdf",
+    ".docx": "read.docx",
 }
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
 

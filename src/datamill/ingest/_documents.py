@@ -25,8 +25,9 @@ from typing import Any
 import pyarrow as pa
 
 from datamill.core.columns import ID, META, PAGE, SOURCE, TEXT
+from datamill.ingest._files import open_binary
 
-__all__ = ["DOCUMENT_SCHEMA", "document_batch", "document_id"]
+__all__ = ["DOCUMENT_SCHEMA", "document_batch", "document_id", "read_capped"]
 
 DOCUMENT_SCHEMA = pa.schema([
     pa.field(ID, pa.string(), nullable=False),
@@ -59,3 +60,22 @@ def document_batch(records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
         row[META] = json.dumps(meta or {}, ensure_ascii=False, sort_keys=True, default=str)
         rows.append(row)
     return pa.RecordBatch.from_pylist(rows, schema=DOCUMENT_SCHEMA)
+
+
+def read_capped(path: str, max_bytes: int) -> tuple[bytes | None, str]:
+    """The file's bytes and their sha256, or ``(None, sha256 of the first bytes)`` if too large.
+
+    Reads in chunks so a huge file never gets into memory past ``max_bytes``.
+    """
+    digest = hashlib.sha256()
+    data = bytearray()
+    with open_binary(path) as handle:
+        while True:
+            chunk = handle.read(min(8 << 20, max_bytes + 1 - len(data)))
+            if not chunk:
+                break
+            digest.update(chunk)
+            data += chunk
+            if len(data) > max_bytes:
+                return None, digest.hexdigest()
+    return bytes(data), digest.hexdigest()
