@@ -20,14 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
 from datamill.core.columns import ID, META, PAGE, SOURCE, TEXT
 from datamill.ingest._files import open_binary
+from datamill.pipeline.step import StepContext
 
-__all__ = ["DOCUMENT_SCHEMA", "document_batch", "document_id", "read_capped"]
+__all__ = ["DOCUMENT_SCHEMA", "LoadedFile", "document_batch", "document_id", "load_document", "read_capped"]
 
 DOCUMENT_SCHEMA = pa.schema([
     pa.field(ID, pa.string(), nullable=False),
@@ -79,3 +80,37 @@ def read_capped(path: str, max_bytes: int) -> tuple[bytes | None, str]:
             if len(data) > max_bytes:
                 return None, digest.hexdigest()
     return bytes(data), digest.hexdigest()
+
+
+class LoadedFile(NamedTuple):
+    """A document file read whole: its name, path, bytes and their sha256."""
+
+    name: str
+    path: str
+    data: bytes
+    sha256: str
+
+
+def load_document(partition: Mapping[str, Any], ctx: StepContext, max_bytes: int) -> LoadedFile | None:
+    """Read a partition's file for a document reader, or account for it and return None.
+
+    An unreadable file is quarantined (``unreadable_file``), one over ``max_bytes`` too
+    (``too_large``, without reading past the cap); an empty file only counts ``empty_files``.
+    """
+    path = str(partition["path"])
+    name = str(partition.get("name") or path.rsplit("/", 1)[-1])
+    whole = {ID: document_id(name), SOURCE: path}
+    try:
+        data, sha256 = read_capped(path, max_bytes)
+    except OSError as err:
+        ctx.quarantine([whole], reason="unreadable_file",
+                       error=f"{path!r} cannot be read: {type(err).__name__}: {err}")
+        return None
+    if data is None:
+        ctx.quarantine([{**whole, "sha256_prefix": sha256}], reason="too_large",
+                       error=f"{path!r} is larger than max_bytes={max_bytes:,}")
+        return None
+    if not data:
+        ctx.metric("empty_files", 1)
+        return None
+    return LoadedFile(name, path, data, sha256)

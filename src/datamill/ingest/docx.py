@@ -32,7 +32,7 @@ from docx.text.paragraph import Paragraph
 from pydantic import Field
 
 from datamill.core.columns import ID, META, PAGE, SOURCE, TEXT
-from datamill.ingest._documents import document_batch, document_id, read_capped
+from datamill.ingest._documents import document_batch, document_id, load_document
 from datamill.ingest._files import FileSource, FileSourceConfig
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
@@ -130,23 +130,12 @@ class DocxReader(FileSource[DocxReaderConfig]):
 
     def read(self, partition: dict[str, Any], ctx: StepContext) -> Iterator[pa.RecordBatch]:
         """Yield the document as one record; quarantine a file that cannot be read."""
-        path = str(partition["path"])
-        name = str(partition.get("name") or path.rsplit("/", 1)[-1])
+        loaded = load_document(partition, ctx, self.config.max_bytes)
+        if loaded is None:
+            return
+        name, path, data, sha256 = loaded
         doc_id = document_id(name)
         whole = {ID: doc_id, SOURCE: path}
-        try:
-            data, sha256 = read_capped(path, self.config.max_bytes)
-        except OSError as err:
-            ctx.quarantine([whole], reason="unreadable_file",
-                           error=f"{path!r} cannot be read: {type(err).__name__}: {err}")
-            return
-        if data is None:
-            ctx.quarantine([{**whole, "sha256_prefix": sha256}], reason="too_large",
-                           error=f"{path!r} is larger than max_bytes={self.config.max_bytes:,}")
-            return
-        if not data:
-            ctx.metric("empty_files", 1)
-            return
         try:
             document = docx.Document(BytesIO(data))
             text = _markdown(document)

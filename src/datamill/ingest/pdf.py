@@ -37,7 +37,7 @@ import pypdfium2 as pdfium
 from pydantic import Field
 
 from datamill.core.columns import ID, META, PAGE, SOURCE, TEXT
-from datamill.ingest._documents import document_batch, document_id, read_capped
+from datamill.ingest._documents import document_batch, document_id, load_document
 from datamill.ingest._files import FileSource, FileSourceConfig
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
@@ -168,23 +168,12 @@ class PdfReader(FileSource[PdfReaderConfig]):
 
     def read(self, partition: dict[str, Any], ctx: StepContext) -> Iterator[pa.RecordBatch]:
         """Yield the file's pages (or the whole document) as records; quarantine what fails."""
-        path = str(partition["path"])
-        name = str(partition.get("name") or path.rsplit("/", 1)[-1])
         config = self.config
+        loaded = load_document(partition, ctx, config.max_bytes)
+        if loaded is None:
+            return
+        name, path, data, sha256 = loaded
         whole = {ID: document_id(name), SOURCE: path}
-        try:
-            data, sha256 = read_capped(path, config.max_bytes)
-        except OSError as err:
-            ctx.quarantine([whole], reason="unreadable_file",
-                           error=f"{path!r} cannot be read: {type(err).__name__}: {err}")
-            return
-        if data is None:
-            ctx.quarantine([{**whole, "sha256_prefix": sha256}], reason="too_large",
-                           error=f"{path!r} is larger than max_bytes={config.max_bytes:,}")
-            return
-        if not data:
-            ctx.metric("empty_files", 1)
-            return
         try:
             pdf = _extract(data, config.password, config.max_pages)
         except pdfium.PdfiumError as err:
