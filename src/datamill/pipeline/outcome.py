@@ -87,7 +87,8 @@ class Outcome:
     (['b', 'c'], {'too_small': 1})
     """
 
-    __slots__ = ("_keep", "_quarantined", "batch", "dropped", "original")
+    __slots__ = ("_children", "_drops", "_keep", "_parents", "_quarantined", "batch", "dropped", "merged",
+                 "original")
 
     def __init__(self, batch: pa.RecordBatch, *, original: pa.RecordBatch | None = None) -> None:
         # ``original`` is the input row by row when ``batch`` holds transformed rows: quarantine
@@ -96,9 +97,81 @@ class Outcome:
         self.original = original
         self._keep: pa.BooleanArray | None = None
         self.dropped: dict[str, int] = {}
+        self._drops: list[tuple[pa.BooleanArray, str]] = []
         self._quarantined: list[tuple[pa.BooleanArray, str, Any]] = []
+        self._children: pa.RecordBatch | None = None
+        self._parents: pa.Array | None = None
+        self.merged = 0
+
+    @classmethod
+    def split(cls, batch: pa.RecordBatch, children: pa.RecordBatch, parents: Any, *,
+              empty_reason: str) -> Outcome:
+        """One input row becomes zero or more output rows (a chunker, a sentence splitter).
+
+        ``parents[i]`` is the index in ``batch`` of the row ``children[i]`` came from. Input
+        rows without children are dropped under ``empty_reason``; the extra rows are counted as
+        ``created`` in the ledger. Later ``drop``/``quarantine`` calls take input-row masks and
+        remove those rows' children.
+
+        >>> batch = pa.record_batch({"id": ["a", "b"], "text": ["x y", ""]})
+        >>> kids = pa.record_batch({"id": ["a#0", "a#1"], "text": ["x", "y"]})
+        >>> out = Outcome.split(batch, kids, [0, 0], empty_reason="empty_text")
+        >>> out.kept["id"].to_pylist(), out.dropped, out.created
+        (['a#0', 'a#1'], {'empty_text': 1}, 1)
+        """
+        parent_index = pa.array(parents, pa.int64()) if not isinstance(parents, pa.Array) else parents
+        parent_index = pc.cast(parent_index, pa.int64())
+        if len(parent_index) != children.num_rows:
+            raise ValueError(f"{len(parent_index)} parents for {children.num_rows} children")
+        if len(parent_index) and (pc.min(parent_index).as_py() < 0
+                                  or pc.max(parent_index).as_py() >= batch.num_rows):
+            raise ValueError("a parent index is outside the input batch")
+        out = cls(batch)
+        out._children = children
+        out._parents = parent_index
+        has_children = pc.is_in(pa.array(range(batch.num_rows), pa.int64()), value_set=parent_index)
+        out.drop(pc.invert(has_children), reason=empty_reason)
+        return out
+
+    @classmethod
+    def combine(cls, batch: pa.RecordBatch, combined: pa.RecordBatch) -> Outcome:
+        """Every input row is folded into the (fewer) ``combined`` rows: rows as a table.
+
+        The rows folded away are counted as ``merged`` in the ledger.
+
+        >>> batch = pa.record_batch({"id": ["a", "b", "c"]})
+        >>> out = Outcome.combine(batch, pa.record_batch({"id": ["a..c"]}))
+        >>> out.kept.num_rows, out.merged
+        (1, 2)
+        """
+        if combined.num_rows > batch.num_rows:
+            raise ValueError(f"{combined.num_rows} combined rows from {batch.num_rows}: use Outcome.split")
+        if batch.num_rows and not combined.num_rows:
+            raise ValueError("combining rows into none loses them: drop them with a reason instead")
+        out = cls(batch)
+        out._children = combined
+        out.merged = batch.num_rows - combined.num_rows
+        return out
+
+    @property
+    def created(self) -> int:
+        """Rows made beyond one per input row (by `split`)."""
+        if self._parents is None:
+            return 0
+        kept = self.kept.num_rows
+        parents = self._kept_parents()
+        return kept - len(pc.unique(parents)) if kept else 0
+
+    def _kept_parents(self) -> pa.Array:
+        assert self._parents is not None
+        if self._keep is None:
+            return self._parents
+        return self._parents.filter(pc.array_take(self._keep, self._parents))
 
     def _take(self, mask: Any) -> tuple[pa.BooleanArray, int]:
+        if self.merged:
+            raise ValueError("rows combined with Outcome.combine cannot be dropped afterwards; "
+                             "drop them before combining")
         mask = _mask(self.batch, mask)
         if self._keep is not None:
             mask = pc.and_(mask, self._keep)
@@ -109,10 +182,21 @@ class Outcome:
 
     def drop(self, mask: Any, *, reason: str) -> Outcome:
         """Drop the rows where ``mask`` is true (and not already dropped), counted under ``reason``."""
-        _, count = self._take(mask)
+        taken, count = self._take(mask)
         if count:
             self.dropped[reason] = self.dropped.get(reason, 0) + count
+            self._drops.append((taken, reason))
         return self
+
+    def dropped_rows(self, reason: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` of the input rows dropped for ``reason`` (for run reports)."""
+        rows: list[dict[str, Any]] = []
+        source = self.original if self.original is not None else self.batch
+        for mask, why in self._drops:
+            if why == reason and len(rows) < limit:
+                picked = source.filter(mask)
+                rows.extend(picked.slice(0, limit - len(rows)).to_pylist())
+        return rows
 
     def quarantine(self, mask: Any, *, reason: str, error: str | pa.Array | list[str]) -> Outcome:
         """Quarantine the rows where ``mask`` is true, with a reason code and an error message.
@@ -127,11 +211,17 @@ class Outcome:
     @property
     def kept(self) -> pa.RecordBatch:
         """The rows that go on to the next step."""
+        if self._children is not None:
+            if self._keep is None or self._parents is None:
+                return self._children
+            return self._children.filter(pc.array_take(self._keep, self._parents))
         return self.batch if self._keep is None else self.batch.filter(self._keep)
 
     @property
     def num_kept(self) -> int:
         """How many rows go on."""
+        if self._children is not None:
+            return int(self.kept.num_rows)
         return self.batch.num_rows if self._keep is None else int(pc.sum(self._keep).as_py() or 0)
 
     @property

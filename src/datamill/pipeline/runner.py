@@ -54,15 +54,23 @@ class StepReport:
     output: str | None = None
     quarantine: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    created: int = 0
+    merged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id, "uses": self.uses, "status": self.status, "rows_in": self.rows_in,
             "rows_out": self.rows_out, "dropped": self.dropped, "quarantined": self.quarantined,
             "seconds": round(self.seconds, 3), "reason": self.reason,
             "fingerprint": self.fingerprint, "output": self.output,
             "quarantine": self.quarantine, "metrics": self.metrics,
         }
+        # Splitting and folding steps only: rows_out may then exceed rows_in.
+        if self.created:
+            out["created"] = self.created
+        if self.merged:
+            out["merged"] = self.merged
+        return out
 
 
 @dataclass
@@ -273,7 +281,8 @@ class _Run:
             planned.id, planned.spec.uses, "cached", ledger.rows_in, ledger.rows_out,
             ledger.dropped, ledger.quarantined, 0.0, "unchanged", fp,
             f"{self.spec.name}.{planned.id}@{hit['output_version'][:12]}",
-            self._quarantine_ref(planned.id, hit["quarantine_version"]), metrics)
+            self._quarantine_ref(planned.id, hit["quarantine_version"]), metrics,
+            created=ledger.created, merged=ledger.merged)
 
     def _quarantine_ref(self, step_id: str, version_id: str | None) -> str | None:
         return f"{self.spec.name}.{step_id}.quarantine@{version_id[:12]}" if version_id else None
@@ -406,7 +415,8 @@ class _Run:
             planned.id, planned.spec.uses, "ran", ledger.rows_in, ledger.rows_out,
             ledger.dropped, ledger.quarantined, seconds, reason, fp,
             f"{self.spec.name}.{planned.id}@{dataset.id[:12]}",
-            self._quarantine_ref(planned.id, quarantine), metrics)
+            self._quarantine_ref(planned.id, quarantine), metrics,
+            created=ledger.created, merged=ledger.merged)
 
     def _empty_output_schema(self, planned: PlannedStep, schema: pa.Schema) -> pa.Schema:
         """The output schema of a step given no partitions: run it on an empty batch."""

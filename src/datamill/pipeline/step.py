@@ -16,7 +16,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from datamill.core.errors import ConfigError, did_you_mean
-from datamill.pipeline.ledger import Ledger
+from datamill.pipeline.ledger import EXAMPLES_PER_REASON, Ledger
 from datamill.pipeline.outcome import Outcome, quarantine_records
 
 __all__ = [
@@ -105,8 +105,12 @@ class StepContext:
         kept = outcome.kept
         self.ledger.rows_in += outcome.batch.num_rows if rows_in is None else rows_in
         self.ledger.rows_out += kept.num_rows
+        self.ledger.created += outcome.created
+        self.ledger.merged += outcome.merged
         for reason, count in outcome.dropped.items():
             self.ledger.add_dropped(reason, count)
+            if self.ledger.wants_examples(reason):
+                self.ledger.add_examples(reason, outcome.dropped_rows(reason, EXAMPLES_PER_REASON))
         for reason, count in outcome.quarantined.items():
             self.ledger.add_quarantined(reason, count)
         if outcome.quarantined:
