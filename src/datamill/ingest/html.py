@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any, Literal
 
@@ -43,7 +44,7 @@ from datamill.ingest.text import (
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
 
-__all__ = ["HtmlReader", "HtmlReaderConfig", "html_to_text"]
+__all__ = ["HtmlReader", "HtmlReaderConfig", "html_to_text", "page_facts"]
 
 # Elements whose content is never visible text.
 # (Not <head>: its end tag is optional, and an unclosed one would hide the whole page.)
@@ -136,6 +137,28 @@ def html_to_text(html: str) -> tuple[str, dict[str, Any]]:
     return parser.text(), {"title": title, "language": parser.lang}
 
 
+_HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]*>")
+_FACTS_WINDOW = 65_536
+
+
+def page_facts(html: str) -> dict[str, Any]:
+    """The page's title and ``<html lang>``, found without parsing the whole page.
+
+    Main mode needs only these two facts of the page itself; parsing it all again for them
+    cost a sixth of the reader's time.
+
+    >>> page_facts('<html lang="fr"><head><title>Le &amp; la</title>')
+    {'title': 'Le & la', 'language': 'fr'}
+    """
+    head = html[:_FACTS_WINDOW]
+    lang = _HTML_LANG.search(head)
+    title = _TITLE.search(head)
+    text = _SPACES.sub(" ", unescape(_TAGS.sub("", title.group(1)))).strip() if title else ""
+    return {"title": text or None, "language": lang.group(1) if lang else None}
+
+
 def _declared_charset(data: bytes) -> str | None:
     match = _CHARSET.search(data[:_DECLARED_WINDOW])
     if match is None:
@@ -192,9 +215,7 @@ class HtmlReader(FileSource[HtmlReaderConfig]):
             return
         html, encoding = decoded
         url = config.base_url.rstrip("/") + "/" + name if config.base_url else None
-        text, found = html_to_text(html)
-        meta: dict[str, Any] = {"encoding": encoding, "bytes": len(data), "mode": "text",
-                                "url": url, **found}
+        main: dict[str, Any] | None = None
         if config.mode == "main":
             if len(data) > config.main_max_bytes:
                 ctx.metric("main_too_large", 1)
@@ -202,10 +223,15 @@ class HtmlReader(FileSource[HtmlReaderConfig]):
                 main = self._main(html, url)
                 if main is None:
                     ctx.metric("fallback_to_text", 1)
-                else:
-                    text = main.pop("text")
-                    # The page's own facts fill what trafilatura did not find.
-                    meta.update({k: v for k, v in main.items() if v} | {"mode": "main"})
+        if main is None:
+            text, found = html_to_text(html)
+            meta: dict[str, Any] = {"encoding": encoding, "bytes": len(data), "mode": "text",
+                                    "url": url, **found}
+        else:
+            text = main.pop("text")
+            meta = {"encoding": encoding, "bytes": len(data), "url": url, **page_facts(html)}
+            # The page's own facts fill what trafilatura did not find.
+            meta.update({k: v for k, v in main.items() if v} | {"mode": "main"})
         yield document_batch([{
             "id": document_id(name),
             "text": text,
