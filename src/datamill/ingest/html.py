@@ -44,7 +44,7 @@ from datamill.ingest.text import (
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
 
-__all__ = ["HtmlReader", "HtmlReaderConfig", "html_to_text", "page_facts"]
+__all__ = ["HtmlReader", "HtmlReaderConfig", "declared_charset", "extract_html", "html_to_text", "page_facts"]
 
 # Elements whose content is never visible text.
 # (Not <head>: its end tag is optional, and an unclosed one would hide the whole page.)
@@ -159,7 +159,8 @@ def page_facts(html: str) -> dict[str, Any]:
     return {"title": text or None, "language": lang.group(1) if lang else None}
 
 
-def _declared_charset(data: bytes) -> str | None:
+def declared_charset(data: bytes) -> str | None:
+    """The charset a page declares in a ``<meta>`` near its start, if Python knows it."""
     match = _CHARSET.search(data[:_DECLARED_WINDOW])
     if match is None:
         return None
@@ -191,6 +192,40 @@ class HtmlReaderConfig(TextReaderConfig):
     )
 
 
+def extract_html(html: str, *, url: str | None, mode: str, main_max_bytes: int, size: int,
+                 ctx: StepContext) -> tuple[str, dict[str, Any]]:
+    """The text of one decoded page and its meta (title, language, url, date... and ``mode``).
+
+    ``mode`` is ``main`` (trafilatura's main content, falling back to all visible text when it
+    finds none) or ``text``. A page of more than ``main_max_bytes`` bytes (``size``) is read in
+    text mode: trafilatura is slow on huge pages. Fallbacks are counted in ``ctx``'s metrics.
+    """
+    if mode == "main":
+        if size > main_max_bytes:
+            ctx.metric("main_too_large", 1)
+        else:
+            main = _main_content(html, url)
+            if main is not None:
+                text = main.pop("text")
+                meta: dict[str, Any] = {"bytes": size, **page_facts(html)}
+                # The page's own facts fill what trafilatura did not find.
+                meta.update({k: v for k, v in main.items() if v} | {"mode": "main"})
+                return text, meta
+            ctx.metric("fallback_to_text", 1)
+    text, found = html_to_text(html)
+    return text, {"bytes": size, "mode": "text", **found}
+
+
+def _main_content(html: str, url: str | None) -> dict[str, Any] | None:
+    # Any means trafilatura's Document, whose fields are loosely typed.
+    doc: Any = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False)
+    if doc is None or not (doc.text or "").strip():
+        return None
+    return {"text": doc.text.strip(), "title": doc.title, "author": doc.author,
+            "date": doc.date, "url": doc.url, "language": doc.language,
+            "sitename": doc.sitename}
+
+
 @register("read.html")
 class HtmlReader(FileSource[HtmlReaderConfig]):
     """Read HTML pages, one document record per page (main content or all visible text).
@@ -209,29 +244,15 @@ class HtmlReader(FileSource[HtmlReaderConfig]):
         if loaded is None:
             return
         name, path, data = loaded
-        decoded = decode_bytes(data, config.encoding, declared=_declared_charset(data))
+        decoded = decode_bytes(data, config.encoding, declared=declared_charset(data))
         if decoded is None:
             quarantine_binary(ctx, name, path, data, config.encoding)
             return
         html, encoding = decoded
         url = config.base_url.rstrip("/") + "/" + name if config.base_url else None
-        main: dict[str, Any] | None = None
-        if config.mode == "main":
-            if len(data) > config.main_max_bytes:
-                ctx.metric("main_too_large", 1)
-            else:
-                main = self._main(html, url)
-                if main is None:
-                    ctx.metric("fallback_to_text", 1)
-        if main is None:
-            text, found = html_to_text(html)
-            meta: dict[str, Any] = {"encoding": encoding, "bytes": len(data), "mode": "text",
-                                    "url": url, **found}
-        else:
-            text = main.pop("text")
-            meta = {"encoding": encoding, "bytes": len(data), "url": url, **page_facts(html)}
-            # The page's own facts fill what trafilatura did not find.
-            meta.update({k: v for k, v in main.items() if v} | {"mode": "main"})
+        text, found = extract_html(html, url=url, mode=config.mode, main_max_bytes=config.main_max_bytes,
+                                   size=len(data), ctx=ctx)
+        meta: dict[str, Any] = {"encoding": encoding, "url": url, **found}
         yield document_batch([{
             "id": document_id(name),
             "text": text,
@@ -241,14 +262,3 @@ class HtmlReader(FileSource[HtmlReaderConfig]):
             "sha256": hashlib.sha256(data).hexdigest(),
             "meta": meta,
         }])
-
-    @staticmethod
-    def _main(html: str, url: str | None) -> dict[str, Any] | None:
-        # Any means trafilatura's Document, whose fields are loosely typed.
-        doc: Any = trafilatura.bare_extraction(html, url=url, with_metadata=True,
-                                               include_comments=False)
-        if doc is None or not (doc.text or "").strip():
-            return None
-        return {"text": doc.text.strip(), "title": doc.title, "author": doc.author,
-                "date": doc.date, "url": doc.url, "language": doc.language,
-                "sitename": doc.sitename}
