@@ -7,7 +7,6 @@ current directory, or through ``DATAMILL_HOME``.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from datamill.core.dataset import Dataset
+from datamill.core.env import expand_env
 from datamill.core.errors import ConfigError, NotFoundError, StoreError
 from datamill.core.fingerprint import sha256_file
 from datamill.store.catalog import Catalog
@@ -29,7 +29,6 @@ from datamill.store.versions import build_manifest
 __all__ = ["DIRNAME", "Workspace", "WorkspaceConfig"]
 
 DIRNAME = ".datamill"
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class WorkspaceConfig(BaseModel):
@@ -43,20 +42,10 @@ class WorkspaceConfig(BaseModel):
     storage_options: dict[str, Any] = {}
 
 
-def _expand(value: str) -> str:
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise ConfigError(f"workspace config uses ${{{name}}} but it is not set in the environment")
-        return os.environ[name]
-
-    return _ENV_VAR.sub(sub, value)
-
-
 def _expand_all(value: Any) -> Any:
     """``${VAR}`` in every string of a nested config (credentials stay out of config.json)."""
     if isinstance(value, str):
-        return _expand(value)
+        return expand_env(value, where="the workspace config")
     if isinstance(value, dict):
         return {k: _expand_all(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -78,10 +67,10 @@ class Workspace:
     def __init__(self, home: Path, config: WorkspaceConfig) -> None:
         self.home = home  # the .datamill directory
         self.config = config
-        store = _expand(config.store)
+        store = expand_env(config.store, where="the workspace config")
         if "://" not in store and not Path(store).is_absolute():
             store = str(home / store)
-        db = _expand(config.db)
+        db = expand_env(config.db, where="the workspace config")
         if db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
             rel = db[len("sqlite:///"):]
             if rel and rel != ":memory:":

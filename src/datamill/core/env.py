@@ -1,0 +1,54 @@
+"""``${VAR}`` in configs: read from the environment when used, so secrets stay out of files."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from datamill.core.errors import ConfigError
+
+__all__ = ["ENV_VAR", "env_names", "expand_env"]
+
+ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Shorter values would be scrubbed out of unrelated text ("a", "1") and hide nothing.
+_MIN_SECRET_CHARS = 4
+
+
+def env_names(text: str) -> list[str]:
+    """The environment variables ``text`` refers to as ``${VAR}``.
+
+    >>> env_names("Bearer ${TOKEN} ${TOKEN}")
+    ['TOKEN']
+    """
+    return list(dict.fromkeys(ENV_VAR.findall(text)))
+
+
+def expand_env(text: str, *, where: str, secrets: set[str] | None = None) -> str:
+    """Replace each ``${VAR}`` in ``text`` with the variable's value from the environment.
+
+    Each value is added to ``secrets`` (values of four characters or more), so it can be
+    scrubbed from everything shown. A variable that is not set is a `ConfigError` naming
+    ``where`` it was used.
+
+    >>> os.environ["DM_DOCTEST_TOKEN"] = "s3cr3t"
+    >>> found: set[str] = set()
+    >>> expand_env("Bearer ${DM_DOCTEST_TOKEN}", where="header `Authorization`", secrets=found)
+    'Bearer s3cr3t'
+    >>> found
+    {'s3cr3t'}
+    >>> del os.environ["DM_DOCTEST_TOKEN"]
+    """
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = os.environ.get(name)
+        if found is None:
+            raise ConfigError(
+                f"{where} uses `${{{name}}}`, but the environment variable {name} is not set. "
+                f"Set it before running (`export {name}=...`)."
+            )
+        if secrets is not None and len(found) >= _MIN_SECRET_CHARS:
+            secrets.add(found)
+        return found
+
+    return ENV_VAR.sub(value, text)
