@@ -437,3 +437,19 @@ def test_csv_reader_accounts_for_every_row(
         assert ledger.rows_in == len(rows)
         assert ledger.quarantined.get("malformed_row", 0) == sum(len(r) != 3 for r in rows)
         assert ledger.dropped.get("empty_row", 0) == sum(len(r) == 3 and not any(r) for r in rows)
+
+
+def test_csv_reader_reads_a_first_record_longer_than_the_csv_modules_field_limit(tmp_path: Path) -> None:
+    # Python's csv module refuses fields over 128 KiB unless told otherwise; our bound is max_line_bytes.
+    path = tmp_path / "long.csv"
+    path.write_text("id,text\n1," + "x" * 300_000 + "\n2,short\n")
+    header = tmp_path / "long_header.csv"
+    header.write_text("a" * 300_000 + ",b\n1,2\n")
+    limit_before = csv.field_size_limit()
+
+    long_row, long_name, capped = read(path), read(header), read(header, max_line_bytes=1000)
+
+    assert long_row.output["text"].to_pylist() == ["x" * 300_000, "short"]
+    assert "b" in long_name.output.column_names and long_name.output.num_rows == 1
+    assert capped.ledger.quarantined == {"line_too_long": 1} and capped.ledger.balanced
+    assert csv.field_size_limit() == limit_before

@@ -235,3 +235,29 @@ def test_jsonl_reader_rejects_a_bad_option_value() -> None:
 def test_jsonl_reader_raises_not_found_for_a_missing_path(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match=r"missing\.jsonl' does not exist"):
         JsonlReader(paths=str(tmp_path / "missing.jsonl")).partitions()
+
+
+def test_jsonl_reader_reads_a_json_array_file_as_records(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([{"id": "a", "n": 1}, {"id": "b", "n": 2}, [3], {"id": "c", "n": 3}], indent=2))
+
+    result = run_step(JsonlReader(paths=[str(path)]))
+
+    assert result.output["id"].to_pylist() == ["a", "b", "c"]
+    assert result.ledger.quarantined == {"not_an_object": 1} and result.ledger.balanced
+    assert result.quarantine["line"].to_pylist() == [3]  # the record's position in the list
+
+
+def test_jsonl_reader_finds_records_inside_one_document_and_caps_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps({"meta": {"page": 1}, "data": {"items": [{"text": "x"}, {"text": "y"}]}}))
+
+    found = run_step(JsonlReader(paths=[str(path)], records="data.items"))
+    missing = run_step(JsonlReader(paths=[str(path)], records="data.nope"))
+    capped = run_step(JsonlReader(paths=[str(path)], records="data.items", max_document_bytes=10))
+
+    assert found.output["text"].to_pylist() == ["x", "y"] and found.output["id"].to_pylist() == [
+        "api.json:1", "api.json:2"]
+    assert missing.ledger.quarantined == {"missing_records": 1} and missing.ledger.balanced
+    assert capped.ledger.quarantined == {"too_large": 1}
+    assert "JSON lines" in capped.quarantine["error"][0].as_py()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
-import os
 import random
 import re
 import time
@@ -36,7 +35,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from datamill.__about__ import __version__
-from datamill.core.errors import ConfigError
+from datamill.core.env import ENV_VAR, env_names, expand_env
 from datamill.pipeline.step import StepConfig, StepContext
 
 __all__ = [
@@ -67,13 +66,11 @@ ROBOTS_MAX_REDIRECTS = 5
 # An error response's body is kept only as a hint in the quarantine.
 _ERROR_BODY_BYTES = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Names of headers and query parameters whose value is a credential.
 _SECRET_WORDS = ("auth", "token", "secret", "password", "passwd", "apikey", "api_key", "api-key",
                  "session", "cookie", "signature", "credential", "private")
 _SECRET_NAMES = frozenset({"key", "sig", "code", "access_key", "x-amz-security-token"})
 # Shorter values are not credentials, and scrubbing "1" from every message would garble them.
-_MIN_SECRET_CHARS = 4
 _MASK = "***"
 # httpx logs each request's URL at INFO; these loggers get a scrubbing filter while a client runs.
 _HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2",
@@ -90,51 +87,12 @@ def is_secret_name(name: str) -> bool:
     return lowered in _SECRET_NAMES or any(word in lowered for word in _SECRET_WORDS)
 
 
-def env_names(text: str) -> list[str]:
-    """The environment variables ``text`` refers to as ``${VAR}``.
-
-    >>> env_names("Bearer ${TOKEN} ${TOKEN}")
-    ['TOKEN']
-    """
-    return list(dict.fromkeys(_ENV.findall(text)))
-
-
 def check_env_syntax(text: str, where: str) -> str:
     """``text`` if every ``${`` in it starts a well-formed ``${VAR}``; else a ValueError."""
-    if "${" in _ENV.sub("", text):
+    if "${" in ENV_VAR.sub("", text):
         raise ValueError(f"{where} has a `${{` that is not a `${{NAME}}` reference (letters, digits, "
                          "underscores); write `${TOKEN}`")
     return text
-
-
-def expand_env(text: str, *, where: str, secrets: set[str] | None = None) -> str:
-    """Replace each ``${VAR}`` in ``text`` with the variable's value from the environment.
-
-    Each value is added to ``secrets`` (values of four characters or more), so it can be
-    scrubbed from everything shown. A variable that is not set is a `ConfigError`.
-
-    >>> os.environ["DM_DOCTEST_TOKEN"] = "s3cr3t"
-    >>> found: set[str] = set()
-    >>> expand_env("Bearer ${DM_DOCTEST_TOKEN}", where="header `Authorization`", secrets=found)
-    'Bearer s3cr3t'
-    >>> found
-    {'s3cr3t'}
-    >>> del os.environ["DM_DOCTEST_TOKEN"]
-    """
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        found = os.environ.get(name)
-        if found is None:
-            raise ConfigError(
-                f"{where} uses `${{{name}}}`, but the environment variable {name} is not set. "
-                f"Set it before running (`export {name}=...`)."
-            )
-        if secrets is not None and len(found) >= _MIN_SECRET_CHARS:
-            secrets.add(found)
-        return found
-
-    return _ENV.sub(value, text)
 
 
 class Redactor:
@@ -256,9 +214,9 @@ class HttpOptions(StepConfig):
     max_bytes: int = Field(32 * MiB, ge=1, description="Responses larger than this are quarantined as "
                            "too_large; the body is streamed, so no more than this is held.")
     max_redirects: int = Field(10, ge=0, description="Most redirects followed for one request.")
-    snapshot: str | None = Field(None, description="Any label (a date, a version) that joins the cache "
-                                 "key. A re-run with an unchanged config reuses the last result; change "
-                                 "`snapshot` to fetch again.")
+    snapshot: str | None = Field(None, description="Any label (a date, a version) naming a fixed copy: "
+                                 "with it, a re-run with an unchanged config reuses the last result (change "
+                                 "it to fetch again); without it, every run fetches again.")
 
     @field_validator("user_agent")
     @classmethod

@@ -634,10 +634,16 @@ class CsvReader(FileSource[CsvReaderConfig]):
             buffer = io.StringIO(text, newline="")
             records = csv.reader(buffer, delimiter=delimiter, strict=False)
             first: list[str] | None = None
-            for record in records:
-                if record:
-                    first = record
-                    break
+            # The csv module refuses fields over 128 KiB by default; our own bound is
+            # max_line_bytes, checked below. The limit is global, so it is put back after.
+            previous = csv.field_size_limit(max(csv.field_size_limit(), limit + 1))
+            try:
+                for record in records:
+                    if record:
+                        first = record
+                        break
+            finally:
+                csv.field_size_limit(previous)
             complete = whole or bool(buffer.read(1))
             if first is None and whole:
                 return None

@@ -6,6 +6,10 @@ How a file is read, and why:
   ``line`` is the physical line number, from 1; ``id`` is ``<file>:<line>`` unless the objects
   carry one (``id_column``, or a key ``id``).
 - Blank lines (only whitespace) are skipped and not counted: they hold no record.
+- A file that is one JSON document (it starts with ``[``, or ``records`` names where its list
+  of records is, as in ``{"data": {"items": [...]}}``) is parsed whole, up to
+  ``max_document_bytes`` (bigger ones are quarantined as ``too_large``: convert them to JSON
+  lines, which stream); ``line`` is then the record's position in the list, from 1.
 - Quarantine reasons: ``line_too_long``, ``undecodable`` (not UTF-8, or a string holding a
   lone surrogate such as ``"\\ud800"`` that Arrow cannot store), ``malformed_json`` (with the
   parser's message), ``not_an_object`` (valid JSON that is not an object), ``too_many_columns``
@@ -69,6 +73,16 @@ class JsonlReaderConfig(FileSourceConfig):
     )
     max_columns: int = Field(
         10_000, ge=1, description="Most columns a file may create (keys beyond are quarantined)."
+    )
+    records: str | None = Field(
+        None,
+        description="Key path to the list of records when each file is one JSON document "
+        "('data.items'); a file starting with '[' is read as a list of records without it.",
+    )
+    max_document_bytes: int = Field(
+        256 << 20, ge=1,
+        description="Largest file read as one JSON document (it is parsed whole); larger ones "
+        "are quarantined as too_large.",
     )
 
 
@@ -182,6 +196,11 @@ class JsonlReader(FileSource[JsonlReaderConfig]):
     def _objects(self, path: str) -> Iterator[_Item]:
         """Parsed objects with their line and size, and bad lines, in file order."""
         with open_binary(path) as handle:
+            start = handle.read(HEAD_BYTES)
+            if self.config.records is not None or start.removeprefix(_BOM).lstrip().startswith(b"["):
+                yield from self._document(start, handle)
+                return
+        with open_binary(path) as handle:
             for number, line, head in _lines(handle, self.config.max_line_bytes):
                 if line is None:
                     yield _Bad("line_too_long", number, head.decode("utf-8", "replace"),
@@ -207,6 +226,40 @@ class JsonlReader(FileSource[JsonlReaderConfig]):
                                f"expected a JSON object, got {_json_type(value)}")
                     continue
                 yield number, value, len(line)
+
+    def _document(self, start: bytes, handle: IO[bytes]) -> Iterator[_Item]:
+        """The records of a file that is one JSON document: a list, or a list at ``records``."""
+        limit = self.config.max_document_bytes
+        data = start + handle.read(max(0, limit + 1 - len(start)))
+        head = data[:HEAD_BYTES].decode("utf-8", "replace")
+        if len(data) > limit:
+            yield _Bad("too_large", 1, head, f"the file is one JSON document larger than max_document_bytes="
+                       f"{limit}; raise the limit or write it as JSON lines, which are read as a stream")
+            return
+        try:
+            value = json.loads(data.removeprefix(_BOM).decode("utf-8"))
+        except UnicodeDecodeError as err:
+            yield _Bad("undecodable", 1, head, f"the file is not valid UTF-8: {err.reason} at byte {err.start}")
+            return
+        except (ValueError, RecursionError) as err:
+            yield _Bad("malformed_json", 1, head, str(err) or type(err).__name__)
+            return
+        where = self.config.records
+        if where is not None:
+            value = _getter(where)(value) if isinstance(value, dict) else None
+            if not isinstance(value, list):
+                yield _Bad("missing_records", 1, head, f"the document has no list of records at "
+                           f"{where!r}; set `records` to the key path of the list")
+                return
+        if not isinstance(value, list):
+            yield _Bad("not_an_object", 1, head, f"expected a list of JSON objects, got {_json_type(value)}")
+            return
+        for number, item in enumerate(value, start=1):
+            if type(item) is not dict:
+                yield _Bad("not_an_object", number, _dump(item), f"record {number}: expected a JSON object, "
+                           f"got {_json_type(item)}")
+                continue
+            yield number, item, len(_dump(item))
 
     def _plan(self, items: Iterator[_Item], keep: list[_Item]) -> tuple[_Plan, bool]:
         """First pass: columns and the types of their values.
