@@ -457,3 +457,21 @@ def test_api_reader_rerun_is_cached_until_the_snapshot_changes(server: LocalServ
 
     assert [run("2026-01-01"), run("2026-01-01"), run("2026-01-02")] == ["ran", "cached", "ran"]
     assert len(server.hits("/items")) == 2
+
+
+def test_api_reader_without_a_snapshot_is_live_and_fetches_on_every_run(server: LocalServer, ws: Workspace,
+                                                                       tmp_path: Path) -> None:
+    server.routes["/items"] = Reply.json(ITEMS[:2])
+    spec = {"name": "live", "steps": [
+        {"id": "api", "uses": "read.api", "with": {**FAST, "url": server.url("/items")}},
+        {"id": "pick", "uses": "select", "input": "api", "with": {"columns": ["id", "text"]}}],
+        "outputs": {"items": "pick"}}
+
+    first = Pipeline.from_dict(spec, base_dir=tmp_path).run(ws)
+    again = Pipeline.from_dict(spec, base_dir=tmp_path).run(ws)
+
+    assert len(server.hits("/items")) == 2
+    assert again.step("api").status == "ran" and "live source" in again.step("api").reason
+    # The same records give the same version, so what follows comes from the cache.
+    assert again.step("pick").status == "cached"
+    assert first.outputs == again.outputs

@@ -353,6 +353,10 @@ class ApiReader(Source[ApiReaderConfig]):
 
     version = 1
 
+    def is_live(self) -> bool:
+        """Read on every run: a web server has no file to hash (``snapshot`` names a fixed copy)."""
+        return not self.config.snapshot
+
     def __init__(self, config: ApiReaderConfig | Mapping[str, Any] | None = None, /, **options: Any) -> None:
         if not isinstance(config, StepConfig):
             # Checked before pydantic, whose errors repeat the value they refused: the secret.

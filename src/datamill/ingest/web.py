@@ -219,6 +219,10 @@ class WebReader(Source[WebReaderConfig]):
 
     version = 1
 
+    def is_live(self) -> bool:
+        """Read on every run: a web server has no file to hash (``snapshot`` names a fixed copy)."""
+        return not self.config.snapshot
+
     def partitions(self) -> list[dict[str, Any]]:
         """One partition: the whole crawl, so politeness and de-duplication see every request."""
         config = self.config

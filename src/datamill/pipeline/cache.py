@@ -60,7 +60,9 @@ def explain_rerun(previous: dict[str, Any] | None, *, uses: str, config: dict[st
     for now in inputs:
         if "url" in now:
             old = before.get(now["url"])
-            if old is None or old.get("sha256") != now["sha256"]:
+            if str(now["url"]).startswith("live:"):
+                reasons.append("reads a live source (a database, an API or a web site): read on every run")
+            elif old is None or old.get("sha256") != now["sha256"]:
                 reasons.append(f"input {now['url']} changed")
             continue
         old = before.get(now["step"])

@@ -207,6 +207,9 @@ class _Run:
     def _fusable(self, planned: PlannedStep, by_id: Mapping[str, PlannedStep]) -> bool:
         if not isinstance(planned.step, Source) or len(planned.consumers) != 1:
             return False
+        if planned.step.is_live():
+            # Read on every run: kept as a version, so an unchanged result hits the cache downstream.
+            return False
         if planned.id in self.spec.outputs.values():
             return False
         consumer = by_id[planned.consumers[0]].step
@@ -226,7 +229,12 @@ class _Run:
                                 f"input: {type(err).__name__}: {err}") from err
         urls = sorted({p["path"] for p in partitions if "path" in p})
         # New input means work ahead: start the workers while the files are hashed.
-        return partitions, self.ws.file_hashes(urls, before_hashing=self.executor.start)
+        files = self.ws.file_hashes(urls, before_hashing=self.executor.start)
+        if source.is_live():
+            # Nothing to hash: this run's id stands in, so the source is read again; its output
+            # version is its content's hash, so unchanged data still hits the cache downstream.
+            files.append({"url": f"live:{planned.id}", "size": None, "sha256": self.run_id})
+        return partitions, files
 
     def _step(self, planned: PlannedStep) -> None:
         by_id = self._by_id

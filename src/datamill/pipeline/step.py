@@ -185,9 +185,15 @@ class Source(Step[C]):
 
     ``partitions()`` splits the input into independent pieces (JSON dicts); a piece with a
     ``path`` names a file (any fsspec URL) whose content hash feeds the cache key and lineage.
+    A live source (a database server, an API, a web site: `is_live`) has nothing to hash: it is
+    read again on every run, and the steps after it re-run only when what it read changed.
     """
 
     kind: ClassVar[Kind] = "source"
+
+    def is_live(self) -> bool:
+        """Whether the input lives outside any file (read on every run, never from the cache)."""
+        return False
 
     def partitions(self) -> list[dict[str, Any]]:
         """The independent pieces of input, in a stable order."""

@@ -88,6 +88,8 @@ def lineage_text(graph: dict[str, Any]) -> str:
         if node["kind"] == "step":
             uses = f" [{node['uses']}]" if node.get("uses") else ""
             return f"step {node['step']}{uses}  run {node['run_id']}"
+        if str(node["url"]).startswith("live:"):  # a database, API or site: read at that run
+            return f"live source (no file), read in run {node['sha256']}"
         return f"file {node['url']}  sha256 {str(node['sha256'])[:12]}"
 
     def walk(key: str, prefix: str, seen: frozenset[str]) -> None:
