@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from datamill.core.columns import ID, SOURCE
 
-__all__ = ["MAX_QUARANTINED_ROW_BYTES", "QUARANTINE_SCHEMA", "Outcome", "quarantine_records"]
+__all__ = ["MAX_QUARANTINED_ROW_BYTES", "QUARANTINE_SCHEMA", "Outcome", "quarantine_records", "rows_of"]
 
 # A quarantined row keeps at most this much of its original content; the source file's hash
 # is in the lineage, so the full row can still be recovered from the file.
@@ -41,6 +41,32 @@ def _mask(batch: pa.RecordBatch, mask: Any) -> pa.BooleanArray:
     # An empty or all-null mask can arrive with the null type; make it boolean.
     mask = pc.cast(mask, pa.bool_()) if mask.type != pa.bool_() else mask
     return pc.fill_null(mask, False)
+
+
+def rows_of(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The batch as dicts, even when a string column holds invalid UTF-8 (read with U+FFFD).
+
+    Dropped and quarantined rows are exactly the ones likely to hold broken bytes; turning them
+    into Python must not fail the step that is setting them aside.
+
+    >>> bad = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(b"\\x00\\x00\\x00\\x00\\x02\\x00\\x00\\x00"),
+    ...                                                 pa.py_buffer(b"a\\xff")])
+    >>> rows_of(pa.record_batch({"text": bad}))
+    [{'text': 'a\ufffd'}]
+    """
+    try:
+        rows: list[dict[str, Any]] = batch.to_pylist()
+        return rows
+    except UnicodeDecodeError:
+        columns = {}
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                raw = column.cast(pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary())
+                column = pa.array([None if v is None else v.decode("utf-8", "replace") for v in raw.to_pylist()],
+                                  column.type)
+            columns[name] = column
+        repaired: list[dict[str, Any]] = pa.RecordBatch.from_pydict(columns).to_pylist()
+        return repaired
 
 
 def _truncate(text: str) -> str:
@@ -87,7 +113,7 @@ class Outcome:
     (['b', 'c'], {'too_small': 1})
     """
 
-    __slots__ = ("_children", "_drops", "_keep", "_parents", "_quarantined", "batch", "dropped", "merged",
+    __slots__ = ("_children", "_drops", "_folded", "_keep", "_parents", "_quarantined", "batch", "dropped", "merged",
                  "original")
 
     def __init__(self, batch: pa.RecordBatch, *, original: pa.RecordBatch | None = None) -> None:
@@ -101,6 +127,7 @@ class Outcome:
         self._quarantined: list[tuple[pa.BooleanArray, str, Any]] = []
         self._children: pa.RecordBatch | None = None
         self._parents: pa.Array | None = None
+        self._folded = False
         self.merged = 0
 
     @classmethod
@@ -144,14 +171,30 @@ class Outcome:
         >>> out.kept.num_rows, out.merged
         (1, 2)
         """
-        if combined.num_rows > batch.num_rows:
-            raise ValueError(f"{combined.num_rows} combined rows from {batch.num_rows}: use Outcome.split")
-        if batch.num_rows and not combined.num_rows:
+        return cls(batch).fold(combined)
+
+    def fold(self, combined: pa.RecordBatch) -> Outcome:
+        """Fold the rows still kept (after any drops and quarantines) into ``combined``.
+
+        The rows folded away are counted as ``merged``; nothing may be dropped afterwards.
+
+        >>> batch = pa.record_batch({"id": ["a", "b", "c"], "ok": [True, False, True]})
+        >>> out = Outcome(batch).drop(pc.invert(batch["ok"]), reason="bad").fold(
+        ...     pa.record_batch({"id": ["a+c"], "ok": [True]}))
+        >>> out.kept["id"].to_pylist(), out.merged, out.dropped
+        (['a+c'], 1, {'bad': 1})
+        """
+        if self._children is not None:
+            raise ValueError("this outcome was already split or folded")
+        kept = self.num_kept
+        if combined.num_rows > kept:
+            raise ValueError(f"{combined.num_rows} combined rows from {kept}: use Outcome.split")
+        if kept and not combined.num_rows:
             raise ValueError("combining rows into none loses them: drop them with a reason instead")
-        out = cls(batch)
-        out._children = combined
-        out.merged = batch.num_rows - combined.num_rows
-        return out
+        self._children = combined
+        self._folded = True
+        self.merged = kept - combined.num_rows
+        return self
 
     @property
     def created(self) -> int:
@@ -169,8 +212,8 @@ class Outcome:
         return self._parents.filter(pc.array_take(self._keep, self._parents))
 
     def _take(self, mask: Any) -> tuple[pa.BooleanArray, int]:
-        if self.merged:
-            raise ValueError("rows combined with Outcome.combine cannot be dropped afterwards; "
+        if self._folded:
+            raise ValueError("rows combined with Outcome.combine or fold cannot be dropped afterwards; "
                              "drop them before combining")
         mask = _mask(self.batch, mask)
         if self._keep is not None:
@@ -195,7 +238,7 @@ class Outcome:
         for mask, why in self._drops:
             if why == reason and len(rows) < limit:
                 picked = source.filter(mask)
-                rows.extend(picked.slice(0, limit - len(rows)).to_pylist())
+                rows.extend(rows_of(picked.slice(0, limit - len(rows))))
         return rows
 
     def quarantine(self, mask: Any, *, reason: str, error: str | pa.Array | list[str]) -> Outcome:
@@ -236,7 +279,7 @@ class Outcome:
         """The quarantined rows in the quarantine schema (only built when there are some)."""
         out = []
         for mask, reason, error in self._quarantined:
-            rows = (self.original if self.original is not None else self.batch).filter(mask).to_pylist()
+            rows = rows_of((self.original if self.original is not None else self.batch).filter(mask))
             if isinstance(error, str):
                 errors: Any = error
             else:
