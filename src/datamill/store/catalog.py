@@ -182,11 +182,16 @@ class Catalog:
             ))
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """A run by id or unique id prefix, with its executions."""
+        """A run by id, unique id prefix or ``latest`` (the newest), with its executions."""
         with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(runs).where(runs.c.id.like(f"{run_id}%")).limit(2)
-            ).all()
+            if run_id == "latest":
+                found = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(1)).all()
+                if not found:
+                    raise NotFoundError("this workspace has no runs yet; `datamill run PIPELINE.yaml` records one.")
+            else:
+                found = conn.execute(
+                    sa.select(runs).where(runs.c.id.like(f"{run_id}%")).limit(2)
+                ).all()
             if len(found) != 1:
                 raise NotFoundError(
                     f"no run with id {run_id!r}; `datamill runs list` shows them." if not found
