@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck pytest install dev clean bench
+.PHONY: demo test lint typecheck pytest install dev clean bench demo-corpus
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: install
 test: dev lint typecheck pytest
 
 lint:
-	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs scripts
 
 typecheck:
 	$(BIN)/mypy
@@ -43,6 +43,15 @@ torch: $(STAMP)
 bench: dev
 	$(BIN)/python benchmarks/bench_engine_overhead.py
 	$(BIN)/python benchmarks/bench_cache.py
+	$(BIN)/python benchmarks/bench_pdf.py
+	$(BIN)/python benchmarks/bench_html.py
+	$(BIN)/python benchmarks/bench_quality_filters.py
+	$(BIN)/python benchmarks/bench_language.py
+	$(BIN)/python benchmarks/bench_chunk.py
+
+## make demo-corpus: rebuild the LLM-corpus demo's documents from ../shared/data/corpus
+demo-corpus: dev
+	$(BIN)/python scripts/build_demo_corpus.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

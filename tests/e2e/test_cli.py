@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.e2e.cli import cli, cli_json
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "datamill" / "examples" / "youtube_spam"
 
 
-def cli(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATAMILL_HOME"}
-    done = subprocess.run([sys.executable, "-m", "datamill", *args], cwd=cwd, text=True,
-                          capture_output=True, env={**env, "NO_COLOR": "1"}, timeout=300)
-    assert done.returncode == code, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    return done
 
 
-def cli_json(cwd: Path, *args: str, code: int = 0) -> Any:
-    return json.loads(cli(cwd, *args, "--json", code=code).stdout)
 
 
 @pytest.fixture
@@ -140,11 +130,23 @@ def test_ingest_broken_csv_quarantines_rows_and_shows_them(tmp_path: Path) -> No
     assert len(quarantined) == 2 and {r["line"] for r in quarantined} == {3, 5}
 
 
-def test_demo_runs_the_bundled_pipeline(tmp_path: Path) -> None:
+def test_demo_runs_the_bundled_pipelines(tmp_path: Path) -> None:
     result = cli_json(tmp_path, "demo", str(tmp_path / "d"))
 
     assert result["status"] == "succeeded"
+    assert set(result["runs"]) == {"youtube_spam", "llm_corpus"}
     assert (tmp_path / "d" / ".datamill" / "meta.db").exists()
+    corpus = {s["id"]: s for s in result["runs"]["llm_corpus"]["steps"]}
+    # Every broken file is quarantined with its reason, and every step balances.
+    assert corpus["pdf"]["quarantined"] == {"encrypted": 1, "no_text_layer": 1, "unreadable_file": 1}
+    assert corpus["docx"]["quarantined"] == {"unreadable_file": 1}
+    assert corpus["text"]["quarantined"] == {"binary_file": 1}
+    for step in corpus.values():
+        assert step["rows_in"] + step.get("created", 0) == step["rows_out"] + step.get("merged", 0) + sum(
+            step["dropped"].values()) + sum(step["quarantined"].values())
+    assert corpus["english"]["dropped"]["language_not_kept"] >= 3
+    texts = cli_json(tmp_path / "d", "head", "corpus", "-n", "100")["rows"]
+    assert any("The café on the corner" in r["text"] for r in texts)  # the mojibake was repaired
 
 
 def test_ingest_hostile_files_finishes_and_accounts_for_every_row(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from datamill.__about__ import __version__
+from datamill.cli.common import JsonFlag, fail, workspace
 from datamill.cli.render import console, err_console, human_bytes, print_json, run_table, table
 from datamill.core.errors import ConfigError, DatamillError
 
@@ -35,22 +36,9 @@ STORE_HELP = "Object store URL (default .datamill/objects); any fsspec URL, e.g.
 DB_HELP = ("Metadata DB URL (default SQLite .datamill/meta.db), e.g. postgresql+psycopg://user@host/db; "
            "${VAR} in it is read from the environment.")
 QUARANTINE_HELP = "List the rows quarantined by the steps upstream of this version."
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def _fail(err: BaseException, as_json: bool = False) -> None:
-    code = err.exit_code if isinstance(err, DatamillError) else 3
-    message = f"{type(err).__name__}: {err}"
-    if as_json:
-        print_json({"error": message, "type": type(err).__name__, "exit_code": code})
-    err_console.print(message, markup=False)
-    raise typer.Exit(code)
-
-
-def _workspace() -> Any:
-    from datamill.store import Workspace
-
-    return Workspace.find()
+# Commands in their own modules use the same three helpers.
+_fail = fail
+_workspace = workspace
 
 
 @app.command()
@@ -118,21 +106,69 @@ def run(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories or globs.")],
+    paths: Annotated[list[str], typer.Argument(
+        help="Files, directories, globs or zip archives; or one database URL with --query or --table.")],
     to: Annotated[str, typer.Option("--to", help="Dataset name to write.")],
     workers: Annotated[int, typer.Option(min=1)] = 1,
     id_column: Annotated[str | None, typer.Option(help="Use this input column as the record id.")] = None,
+    query: Annotated[str | None, typer.Option(
+        help="SQL query to read from the database URL (e.g. 'sqlite:///shop.db').")] = None,
+    table: Annotated[str | None, typer.Option(help="Database table to read from the database URL.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Read files into a new dataset version, picking the reader by file type."""
+    """Read files (zip members included) or a database query into a new dataset version.
+
+    Files go to the reader of their type. A database URL (``${VAR}`` in it is read from the
+    environment) is read by ``read.sql`` with ``--query`` or ``--table``.
+    """
     from datamill.ingest import reader_for
+    from datamill.ingest.archives import CorruptArchiveError, is_nested_archive, is_zip, zip_members
+    from datamill.ingest.sql import is_database_url
     from datamill.pipeline.progress import make_reporter
     from datamill.pipeline.runner import Pipeline
 
     try:
         groups: dict[str, list[str]] = {}
         unread: list[str] = []
-        for path in paths:
+
+        def add_archive(archive: Path, target: str) -> None:
+            # Each member goes to the reader of its type; the archive (or its folder) is
+            # what that reader is given, and it looks inside itself.
+            try:
+                members = zip_members(str(archive))
+            except CorruptArchiveError as err:
+                unread.append(f"{archive} ({err})")
+                return
+            for member in members:
+                if is_nested_archive(member):
+                    unread.append(f"{archive}!{member} (an archive inside an archive)")
+                    continue
+                try:
+                    uses = reader_for(member)
+                except ConfigError:
+                    unread.append(f"{archive}!{member}")
+                    continue
+                if target not in groups.setdefault(uses, []):
+                    groups[uses].append(target)
+
+        steps: list[dict[str, Any]] = []
+        database = len(paths) == 1 and is_database_url(paths[0])
+        if query is not None or table is not None or database:
+            if len(paths) != 1 or not database:
+                raise ConfigError(
+                    f"--query and --table read a database: give one database URL such as "
+                    f"'sqlite:///shop.db' or 'postgresql+psycopg://user:${{PGPASSWORD}}@host/db', "
+                    f"got {len(paths)} path(s)."
+                )
+            if (query is None) == (table is None):
+                raise ConfigError("reading a database URL needs one of --query 'select ...' or "
+                                  "--table NAME.")
+            options: dict[str, Any] = {"url": paths[0]}
+            options.update({"query": query} if query is not None else {"table": table})
+            if id_column:
+                options["id_column"] = id_column
+            steps.append({"id": "read", "uses": "read.sql", "with": options})
+        for path in [] if steps else paths:
             target = str(Path(path).resolve()) if "://" not in path else path
             if Path(path).is_dir():
                 # A folder goes to every reader that has files in it; each reader lists its
@@ -142,6 +178,9 @@ def ingest(
                 if not found:
                     raise ConfigError(f"directory {path!r} has no files")
                 for file in found:
+                    if is_zip(str(file)):
+                        add_archive(file, target)
+                        continue
                     try:
                         uses = reader_for(str(file))
                     except ConfigError:
@@ -149,17 +188,18 @@ def ingest(
                         continue
                     if target not in groups.setdefault(uses, []):
                         groups[uses].append(target)
+            elif is_zip(path) and "://" not in path:
+                add_archive(Path(path), target)
             else:
                 groups.setdefault(reader_for(path), []).append(target)
         if unread:
-            err_console.print(f"not read ({len(unread)} file(s) of a type no reader knows): "
+            err_console.print(f"not read ({len(unread)} file(s) that no reader takes): "
                               + ", ".join(unread[:10]) + (" …" if len(unread) > 10 else ""),
                               markup=False)
-        if not groups:
+        if not steps and not groups:
             raise ConfigError(f"none of {', '.join(paths)} holds a file any reader knows")
-        steps: list[dict[str, Any]] = []
         for uses, group in sorted(groups.items()):
-            options: dict[str, Any] = {"paths": group}
+            options = {"paths": group}
             if id_column:
                 options["id_column"] = id_column
             step_id = "read" if len(groups) == 1 else uses.replace(".", "_")
@@ -390,7 +430,7 @@ def runs_list(
 
 
 @runs_app.command("show")
-def runs_show(run_id: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
+def runs_show(run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or `latest`.")],
               as_json: JsonFlag = False) -> None:
     """One run: spec, environment, and every step with its ledger."""
     from datamill.track import run_details
@@ -455,44 +495,65 @@ def steps(as_json: JsonFlag = False) -> None:
                         [[d["name"], d["kind"], d["doc"], ", ".join(d["options"])] for d in docs]))
 
 
+DEMOS = {
+    "youtube_spam": "YouTube spam comments (CC BY 4.0): CSVs with broken rows, renamed, cleaned, filtered",
+    "llm_corpus": "an LLM corpus from public-domain books: PDF, HTML, DOCX and text with broken files, "
+                  "repaired, language-tagged, quality-filtered and chunked",
+}
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to put the demo workspace.")] = Path("datamill-demo"),
     workers: Annotated[int, typer.Option(min=1)] = 2,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the bundled pipelines on bundled data (YouTube spam comments, CC BY 4.0)."""
+    """Run the bundled pipelines on bundled data: YouTube spam comments, and an LLM corpus."""
     from datamill.pipeline.progress import make_reporter
     from datamill.pipeline.runner import Pipeline
     from datamill.store import Workspace
 
+    target = directory.resolve()
+    results: dict[str, dict[str, Any]] = {}
     try:
-        example = resources.files("datamill") / "examples" / "youtube_spam"
-        target = directory.resolve()
         target.mkdir(parents=True, exist_ok=True)
-        with resources.as_file(example) as src:
-            for item in Path(src).rglob("*"):
-                if item.is_file() and "__pycache__" not in item.parts:
-                    dest = target / item.relative_to(src)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(item, dest)
         ws = Workspace.init(target)
-        result = Pipeline.from_yaml(target / "pipeline.yaml").run(
-            ws, workers=workers, reporter=make_reporter(not as_json))
+        for name in DEMOS:
+            folder = target / name
+            example = resources.files("datamill") / "examples" / name
+            with resources.as_file(example) as src:
+                for item in Path(src).rglob("*"):
+                    if item.is_file() and "__pycache__" not in item.parts:
+                        dest = folder / item.relative_to(src)
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(item, dest)
+            if not as_json:
+                console.print(f"\n{name}: {DEMOS[name]}", markup=False)
+            result = Pipeline.from_yaml(folder / "pipeline.yaml").run(
+                ws, workers=workers, reporter=make_reporter(not as_json))
+            results[name] = result.to_dict()
+            if not as_json:
+                _print_run(results[name], False)
+                if name == "llm_corpus":
+                    from datamill.track.filter_report import filter_report as build_filter_report
+
+                    console.print("\nWhat the filters removed (`datamill filter-report latest`):", markup=False)
+                    render_filter_report(build_filter_report(ws, result.run_id, examples=1))
     except DatamillError as err:
         _fail(err, as_json)
-    doc = result.to_dict()
+    status = "succeeded" if all(r["status"] == "succeeded" for r in results.values()) else "failed"
     if as_json:
-        print_json(doc)
+        print_json({"status": status, "workspace": str(target), "runs": results})
         return
-    _print_run(doc, False)
     console.print(f"\nThe demo workspace is {target}. Look around:\n"
                   f"  cd {target}\n"
                   "  datamill datasets\n"
-                  "  datamill show spam_comments\n"
                   "  datamill head spam_comments -n 5\n"
-                  "  datamill lineage spam_comments\n"
                   "  datamill show spam_comments --quarantine\n"
+                  "  datamill lineage corpus\n"
+                  "  datamill filter-report latest\n"
+                  "  datamill head corpus_chunks -n 3\n"
+                  "  datamill show corpus --quarantine\n"
                   "  datamill runs list", markup=False)
 
 
@@ -523,6 +584,16 @@ def gc(
 def version() -> None:
     """Print the datamill version."""
     console.print(__version__, markup=False)
+
+
+# Commands written in modules of their own.
+from datamill.cli.export import export  # noqa: E402
+from datamill.cli.filter_report import filter_report, render_filter_report  # noqa: E402
+from datamill.cli.table_check import table_check  # noqa: E402
+
+app.command("filter-report")(filter_report)
+app.command("export")(export)
+app.command("table-check")(table_check)
 
 
 def main() -> None:

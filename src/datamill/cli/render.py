@@ -66,8 +66,14 @@ def run_table(result: dict[str, Any]) -> Table:
     """The table every run ends with."""
     rows = []
     for step in result["steps"]:
+        out = f"{step['rows_out']:,}"
+        # A step that splits rows (a chunker) or folds them says so next to its output.
+        if step.get("created"):
+            out += f" (+{step['created']:,} split)"
+        if step.get("merged"):
+            out += f" (−{step['merged']:,} folded)"
         rows.append([
-            step["id"], step["status"], f"{step['rows_in']:,}", f"{step['rows_out']:,}",
+            step["id"], step["status"], f"{step['rows_in']:,}", out,
             _counts(step["dropped"]), _counts(step["quarantined"]),
             "—" if step["status"] == "cached" else f"{step['seconds']:.1f} s",
             "" if step["status"] == "cached" else step.get("reason", ""),
