@@ -192,3 +192,22 @@ def test_ingest_never_prints_nor_records_a_database_password(tmp_path: Path) -> 
     for path in (tmp_path / ".datamill").rglob("*"):
         if path.is_file():
             assert b"EnvS3cr3t" not in path.read_bytes() and b"S3cr3tPW" not in path.read_bytes()
+
+
+def test_ingest_reads_web_pages_given_as_urls_and_obeys_robots_txt(tmp_path: Path) -> None:
+    from tests.ingest.http_server import LocalServer, Reply
+
+    article = "<p>" + "The harbour master counted the boats that came back before the storm. " * 8 + "</p>"
+    with LocalServer() as site:
+        site.routes["/robots.txt"] = Reply.html("User-agent: *\nDisallow: /private\n", **{"Content-Type": "text/plain"})
+        site.routes["/news"] = Reply.html(f"<html lang='en'><title>News</title><body>{article}</body></html>")
+        site.routes["/private"] = Reply.html("<p>secret</p>")
+        cli(tmp_path, "init")
+
+        result = cli_json(tmp_path, "ingest", site.url("/news"), site.url("/private"), "--to", "pages")
+
+    read = result["steps"][0]
+    assert read["uses"] == "read.web" and read["rows_out"] == 1
+    assert read["dropped"] == {"robots_disallowed": 1}
+    rows = cli_json(tmp_path, "head", "pages")["rows"]
+    assert rows[0]["source"] == site.url("/news") and "harbour master" in rows[0]["text"]

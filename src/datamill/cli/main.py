@@ -107,7 +107,8 @@ def run(
 @app.command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(
-        help="Files, directories, globs or zip archives; or one database URL with --query or --table.")],
+        help="Files, directories, globs, zip archives or web pages (http/https URLs); or one database "
+             "URL with --query or --table.")],
     to: Annotated[str, typer.Option("--to", help="Dataset name to write.")],
     workers: Annotated[int, typer.Option(min=1)] = 1,
     id_column: Annotated[str | None, typer.Option(help="Use this input column as the record id.")] = None,
@@ -116,10 +117,11 @@ def ingest(
     table: Annotated[str | None, typer.Option(help="Database table to read from the database URL.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Read files (zip members included) or a database query into a new dataset version.
+    """Read files (zip members included), web pages or a database query into a new dataset version.
 
-    Files go to the reader of their type. A database URL (``${VAR}`` in it is read from the
-    environment) is read by ``read.sql`` with ``--query`` or ``--table``.
+    Files go to the reader of their type; http(s) URLs to ``read.web`` (robots.txt obeyed). A
+    database URL (``${VAR}`` in it is read from the environment) is read by ``read.sql`` with
+    ``--query`` or ``--table``.
     """
     from datamill.ingest import reader_for
     from datamill.ingest.archives import CorruptArchiveError, is_nested_archive, is_zip, zip_members
@@ -170,7 +172,9 @@ def ingest(
             steps.append({"id": "read", "uses": "read.sql", "with": options})
         for path in [] if steps else paths:
             target = str(Path(path).resolve()) if "://" not in path else path
-            if Path(path).is_dir():
+            if path.lower().startswith(("http://", "https://")):
+                groups.setdefault("read.web", []).append(path)
+            elif Path(path).is_dir():
                 # A folder goes to every reader that has files in it; each reader lists its
                 # own extensions there. Files no reader knows are named, not silently skipped.
                 found = sorted(p for p in Path(path).rglob("*")
@@ -199,8 +203,8 @@ def ingest(
         if not steps and not groups:
             raise ConfigError(f"none of {', '.join(paths)} holds a file any reader knows")
         for uses, group in sorted(groups.items()):
-            options = {"paths": group}
-            if id_column:
+            options = {"urls": group} if uses == "read.web" else {"paths": group}
+            if id_column and uses != "read.web":
                 options["id_column"] = id_column
             step_id = "read" if len(groups) == 1 else uses.replace(".", "_")
             steps.append({"id": step_id, "uses": uses, "with": options})
