@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,26 @@ def _init_worker(threads: int) -> None:
     # identity benchmark, peak RSS of the process tree fell from 1.14 GB to 1.04 GB at equal CPU.
     with contextlib.suppress(NotImplementedError, pa.ArrowNotImplementedError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
+_frozen_uses: set[str] = set()
+
+
+def _run_in_worker(task: Task) -> PartResult:
+    """`execute_task`, then, the first time a worker runs a kind of step, ``gc.freeze()``.
+
+    A full garbage collection walks every object alive, and most of them are the modules a step
+    imported (pyarrow, trafilatura, lingua...): freezing them once they are loaded takes them out
+    of every later walk. On HTML extraction this cut datamill's overhead over calling trafilatura
+    directly from about 15% to about 5%. What is frozen is what was alive after one task (its
+    modules, caches and little else), once per kind of step.
+    """
+    result = execute_task(task)
+    if task.step.uses not in _frozen_uses:
+        _frozen_uses.add(task.step.uses)
+        gc.collect()
+        gc.freeze()
+    return result
 
 
 def _warm() -> None:
@@ -71,7 +92,7 @@ class LocalExecutor:
         try:
             while queue or pending:
                 while queue and len(pending) < 2 * self.workers:
-                    pending.add(pool.submit(execute_task, queue.pop()))
+                    pending.add(pool.submit(_run_in_worker, queue.pop()))
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
