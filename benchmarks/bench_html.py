@@ -7,8 +7,9 @@ a sidebar, a cookie banner and a footer. Both sides read the same files in one p
 trafilatura's side is what a user would write by hand: read the bytes, ``bare_extraction`` with
 metadata. The ratio is datamill's CPU time over trafilatura's (best of ``--reps``, sides
 interleaved in alternating order, garbage collected before each, modules frozen out of the
-collector's walks as in a datamill worker); the issue asks for at most 1.10 (10% overhead) with
-the same main text.
+collector's walks as in a datamill worker): the median over repetitions of each repetition's
+paired ratio, since this shared machine's speed drifts by ±20% between repetitions. The issue
+asks for at most 1.10 (10% overhead) with the same main text.
 
     .venv/bin/python benchmarks/bench_html.py               # 300 pages
     .venv/bin/python benchmarks/bench_html.py --pages 50 --reps 2
@@ -20,6 +21,7 @@ import argparse
 import gc
 import html
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -94,10 +96,10 @@ def with_datamill(paths: list[Path]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=300)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=10)
     args = parser.parse_args()
     paths = generate(args.pages)
-    times: dict[str, float] = {}
+    runs: dict[str, list[float]] = {}
     texts: dict[str, list[str]] = {}
     sides = (("trafilatura directly", with_trafilatura), ("datamill read.html", with_datamill))
     for _name, fn in sides:
@@ -115,14 +117,21 @@ def main() -> None:
             # CPU time leaves out the time other tenants held the core.
             start = time.process_time()
             texts[name] = fn(paths)
-            times[name] = min(times.get(name, float("inf")), time.process_time() - start)
+            runs.setdefault(name, []).append(time.process_time() - start)
+    times = {name: min(values) for name, values in runs.items()}
     for name, _ in sides:
         print(f"{name:22s} {len(paths) / times[name]:8,.1f} pages per CPU-second  ({times[name]:.2f} s)")
     base, ours = texts["trafilatura directly"], texts["datamill read.html"]
     same = sum(a == b for a, b in zip(base, ours, strict=True)) / len(paths)
-    ratio = times["datamill read.html"] / times["trafilatura directly"]
+    # Each repetition runs both sides back to back, so its ratio shares the machine's state of
+    # the moment; the median of those paired ratios is what the verdict uses. The ratio of the
+    # best times is printed too.
+    paired = sorted(d / t for d, t in zip(runs["datamill read.html"], runs["trafilatura directly"], strict=True))
+    ratio = statistics.median(paired)
     print(f"same main text on {same:.1%} of pages")
-    print(f"datamill / trafilatura time = {ratio:.3f} (overhead {ratio - 1:+.1%})")
+    print(f"paired ratios: {' '.join(f'{r:.3f}' for r in paired)}; of the best times: "
+          f"{times['datamill read.html'] / times['trafilatura directly']:.3f}")
+    print(f"datamill / trafilatura time = {ratio:.3f} (overhead {ratio - 1:+.1%}, median of {len(paired)} pairs)")
     ok = ratio <= 1.10 and same >= 0.99
     print(f"{'PASS' if ok else 'FAIL'}: overhead {ratio - 1:+.1%} <= +10% and same text on {same:.1%} >= 99%")
     raise SystemExit(0 if ok else 1)
