@@ -117,7 +117,7 @@ def test_docx_reader_quarantines_a_file_over_max_bytes(tmp_path: Path) -> None:
     assert result.ledger.quarantined == {"too_large": 1}
 
 
-def test_docx_reader_skips_an_empty_file_with_a_metric(tmp_path: Path) -> None:
+def test_docx_reader_drops_an_empty_file_with_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "empty.docx"
     path.write_bytes(b"")
 
@@ -125,7 +125,7 @@ def test_docx_reader_skips_an_empty_file_with_a_metric(tmp_path: Path) -> None:
 
     assert result.output.num_rows == 0
     assert result.quarantine.num_rows == 0
-    assert result.metrics["empty_files"] == 1
+    assert result.ledger.dropped == {"empty_file": 1} and result.ledger.balanced
 
 
 def test_docx_reader_reads_a_folder_past_a_broken_file(tmp_path: Path) -> None:

@@ -169,14 +169,14 @@ def test_pdf_reader_per_document_lists_pages_without_text(tmp_path: Path) -> Non
     assert result.ledger.balanced
 
 
-def test_pdf_reader_skips_an_empty_file_with_a_metric(tmp_path: Path) -> None:
+def test_pdf_reader_drops_an_empty_file_with_a_reason(tmp_path: Path) -> None:
     path = write(tmp_path, b"")
 
     result = read(path)
 
     assert result.output.num_rows == 0
     assert result.quarantine.num_rows == 0
-    assert result.metrics["empty_files"] == 1
+    assert result.ledger.dropped == {"empty_file": 1} and result.ledger.balanced
     assert result.ledger.balanced
 
 

@@ -98,7 +98,10 @@ def load_document(partition: Mapping[str, Any], ctx: StepContext, max_bytes: int
     """Read a partition's file for a document reader, or account for it and return None.
 
     An unreadable file is quarantined (``unreadable_file``), one over ``max_bytes`` too
-    (``too_large``, without reading past the cap); an empty file only counts ``empty_files``.
+    (``too_large``, without reading past the cap); an empty file is dropped (``empty_file``),
+    as ``read.text`` and ``read.html`` do: a document reader gives one record per file, so the
+    ledger names the file that gave none. (Table readers count ``empty_files`` instead: an
+    empty table has no rows to account for.)
     """
     path = str(partition["path"])
     name = str(partition.get("name") or path.rsplit("/", 1)[-1])
@@ -114,6 +117,6 @@ def load_document(partition: Mapping[str, Any], ctx: StepContext, max_bytes: int
                        error=f"{path!r} is larger than max_bytes={max_bytes:,}")
         return None
     if not data:
-        ctx.metric("empty_files", 1)
+        ctx.drop(1, reason="empty_file")
         return None
     return LoadedFile(name, path, data, sha256)

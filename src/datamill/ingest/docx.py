@@ -11,8 +11,8 @@ core properties when set: title, author, subject, keywords, language, created, m
 
 A file that is not a readable DOCX (not a zip, a zip without ``word/document.xml``,
 truncated, bad XML) is quarantined as ``unreadable_file``; one larger than ``max_bytes``
-(it is read whole into memory) as ``too_large``. A zero-byte file is skipped and counted in
-the ``empty_files`` metric, as the other file readers do.
+(it is read whole into memory) as ``too_large``. A zero-byte file is dropped as
+``empty_file``, as the other document readers do.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ balances:
   per page (per document: only when no page has text; empty pages are listed in
   ``meta["pages_without_text"]``).
 
-A zero-byte file holds no document: it is skipped and counted in the ``empty_files`` metric,
-as the other file readers do.
+A zero-byte file holds no document: it is dropped as ``empty_file``, as the other document
+readers do.
 """
 
 from __future__ import annotations
