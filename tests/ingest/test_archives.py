@@ -341,6 +341,26 @@ def test_parquet_members_of_a_zip_are_read(tmp_path: Path) -> None:
     assert result.output["n"].to_pylist() == [1, 2] and result.ledger.balanced
 
 
+def test_parquet_gz_is_read_and_a_parquet_member_past_the_limits_is_quarantined(tmp_path: Path) -> None:
+    def parquet(values: list[int]) -> bytes:
+        buffer = pa.BufferOutputStream()
+        pq.write_table(pa.table({"n": values}), buffer, compression="none", use_dictionary=False)
+        return bytes(buffer.getvalue().to_pybytes())
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "t.parquet.gz").write_bytes(gzip.compress(parquet(list(range(100_000)))))
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        # Zeros in uncompressed Parquet deflate far beyond the ratio limit.
+        archive.writestr("big.parquet", parquet([0] * 3_000_000))
+
+    plain = run_step(ParquetReader(paths=str(tmp_path / "plain")))
+    bomb = run_step(ParquetReader(paths=str(tmp_path / "bomb.zip"), max_compression_ratio=50))
+
+    assert plain.output["n"].to_pylist() == list(range(100_000)) and plain.ledger.balanced
+    assert bomb.output.num_rows == 0 and bomb.ledger.balanced
+    assert bomb.ledger.quarantined == {"decompression_limit": 1}
+
+
 def test_zip_bomb_is_quarantined_by_default_limits_without_inflating_it(zip_bomb: Path) -> None:
     result = run_step(TextReader(paths=str(zip_bomb)))
 

@@ -24,12 +24,15 @@ from pydantic import Field
 from datamill.core.columns import ID, SOURCE
 from datamill.core.errors import SchemaError
 from datamill.ingest._files import (
+    _LIMITS,
     FileSource,
     FileSourceConfig,
     int_range,
     is_local,
+    open_binary,
     provenance_ids,
 )
+from datamill.ingest.archives import ArchiveError, compression_of, member_url, split_member_url
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
 
@@ -53,6 +56,14 @@ class ParquetReaderConfig(FileSourceConfig):
 
 @contextmanager
 def _parquet(path: str) -> Iterator[pq.ParquetFile]:
+    if split_member_url(path) is not None or compression_of(path) is not None:
+        # A zip member or a .parquet.gz: Parquet needs random access, so the file is inflated
+        # into memory first, through the bounded stream (a bomb stops at the step's limits).
+        with open_binary(path) as stream:
+            data = stream.read()
+        with pq.ParquetFile(pa.BufferReader(data)) as handle:
+            yield handle
+        return
     fs, stripped = url_to_fs(path)
     if is_local(fs):
         # pyarrow's own file reader: no Python in the read path.
@@ -82,14 +93,20 @@ class ParquetReader(FileSource[ParquetReaderConfig]):
         """
         out: list[dict[str, Any]] = []
         limit = self.config.partition_rows
-        for entry in self.files():
-            piece = {"path": entry.path, "name": entry.name}
+        for piece in super().partitions():
+            url = member_url(piece["path"], piece["member"]) if "member" in piece else piece["path"]
+            # The footer of a zip member or .parquet.gz is read through the bounded stream,
+            # within this step's limits; one past them is a partition its read quarantines
+            # (decompression_limit), as is one whose footer cannot be read.
+            token = _LIMITS.set(self.decompression_limits())
             try:
-                with _parquet(entry.path) as handle:
+                with _parquet(url) as handle:
                     meta = handle.metadata
-            except _UNREADABLE:
+            except (*_UNREADABLE, ArchiveError):
                 out.append(piece)
                 continue
+            finally:
+                _LIMITS.reset(token)
             groups: list[int] = []
             rows = 0
             for i in range(meta.num_row_groups):
