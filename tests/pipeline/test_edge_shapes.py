@@ -78,3 +78,20 @@ def test_header_only_csv_still_gives_its_columns_downstream(tmp_path: Path, ws: 
 
     scores = ws.open("scores")
     assert scores.num_rows == 0 and scores.schema.names == ["id", "score"]
+
+
+def test_many_tiny_shards_are_read_by_few_tasks_and_written_as_few_shards(project: Path, ws: Workspace) -> None:
+    # A reader makes one shard per file; the steps after it must not keep one task per file.
+    spec = {"name": "tiny", "steps": [
+        {"id": "gen", "uses": "./steps.py:Counting", "with": {"parts": 40, "rows": 3}},
+        {"id": "keep", "uses": "select", "input": "gen", "with": {"columns": ["x"]}},
+        {"id": "pick", "uses": "select", "input": "keep", "with": {"columns": ["x"]}}],
+        "outputs": {"kept": "keep", "picked": "pick"}}
+
+    result = Pipeline.from_yaml(write_pipeline(project, spec)).run(ws, workers=2)
+
+    assert result.status == "succeeded"
+    assert len(ws.open("kept").manifest["shards"]) == 40  # read inside `keep`: one task per file
+    picked = ws.open("picked")
+    assert len(picked.manifest["shards"]) == 1 and picked.num_rows == 120
+    assert sorted(picked.to_arrow()["x"].to_pylist()) == sorted(ws.open("kept").to_arrow()["x"].to_pylist())

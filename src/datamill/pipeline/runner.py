@@ -108,6 +108,33 @@ class _Fused:
     code_version: str
 
 
+# A task reads consecutive shards of one input until it has about this much: a reader makes one
+# shard per file, and a thousand pages must not become a thousand tasks and shards at every
+# later step.
+_TASK_BYTES = 64 << 20
+
+
+def _shard_groups(shards: list[dict[str, Any]], rows: int) -> list[list[str]]:
+    """Consecutive shards grouped until a group holds ``rows`` rows or `_TASK_BYTES` bytes.
+
+    >>> _shard_groups([{"path": p, "rows": 10, "bytes": 100} for p in "abc"], rows=15)
+    [['a', 'b'], ['c']]
+    """
+    groups: list[list[str]] = []
+    group: list[str] = []
+    held_rows = held_bytes = 0
+    for shard in shards:
+        group.append(shard["path"])
+        held_rows += int(shard.get("rows") or 0)
+        held_bytes += int(shard.get("bytes") or 0)
+        if held_rows >= rows or held_bytes >= _TASK_BYTES:
+            groups.append(group)
+            group, held_rows, held_bytes = [], 0, 0
+    if group:
+        groups.append(group)
+    return groups
+
+
 class _Run:
     def __init__(self, ws: Workspace, spec: PipelineSpec, base_dir: Path, *, workers: int,
                  resume: bool, reporter: Reporter, batch_size: int) -> None:
@@ -317,8 +344,8 @@ class _Run:
             else:
                 schemas.append(out.schema)
                 self._check_columns(planned, upstream, out.schema)
-                for shard in out.shards:
-                    pieces.append({"shard_keys": [shard["path"]], "input_index": index})
+                for keys in _shard_groups(out.shards, self.batch_size):
+                    pieces.append({"shard_keys": keys, "input_index": index})
         n = len(pieces)
         tasks = [self._task(planned, mode, i, n, input_schemas=schemas, write=write, model=model,
                             **piece) for i, piece in enumerate(pieces)]
