@@ -215,3 +215,21 @@ def test_changed_input_file_reruns_the_reader_and_names_the_file(tmp_path: Path,
     assert result.step("raw").reason == f"input {data} changed"
     assert result.step("keep").reason == "input raw changed"
     assert ws.open("kept").num_rows == 3
+
+
+def test_config_errors_never_echo_a_credential() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    from datamill.pipeline.step import config_error
+
+    class Options(BaseModel):
+        api_token: int = 0
+        url: int = 0
+
+    try:
+        Options(api_token="s3cr3t-value", url="postgresql://bob:hunter2@db/x")  # type: ignore[arg-type]
+    except ValidationError as err:
+        message = str(config_error("fetch", Options, err))
+    assert "s3cr3t-value" not in message and "hunter2" not in message
+    assert "not shown (it looks like a credential)" in message
+    assert "postgresql://bob:***@db/x" in message

@@ -35,7 +35,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from datamill.__about__ import __version__
-from datamill.core.env import ENV_VAR, env_names, expand_env
+from datamill.core.env import ENV_VAR, env_names, expand_env, is_secret_name
 from datamill.pipeline.step import StepConfig, StepContext
 
 __all__ = [
@@ -66,25 +66,10 @@ ROBOTS_MAX_REDIRECTS = 5
 # An error response's body is kept only as a hint in the quarantine.
 _ERROR_BODY_BYTES = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# Names of headers and query parameters whose value is a credential.
-_SECRET_WORDS = ("auth", "token", "secret", "password", "passwd", "apikey", "api_key", "api-key",
-                 "session", "cookie", "signature", "credential", "private")
-_SECRET_NAMES = frozenset({"key", "sig", "code", "access_key", "x-amz-security-token"})
-# Shorter values are not credentials, and scrubbing "1" from every message would garble them.
 _MASK = "***"
 # httpx logs each request's URL at INFO; these loggers get a scrubbing filter while a client runs.
 _HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2",
                  "httpcore.proxy")
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a header or query parameter of this name carries a credential.
-
-    >>> is_secret_name("Authorization"), is_secret_name("api_key"), is_secret_name("page")
-    (True, True, False)
-    """
-    lowered = name.lower()
-    return lowered in _SECRET_NAMES or any(word in lowered for word in _SECRET_WORDS)
 
 
 def check_env_syntax(text: str, where: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from datamill.core.env import hide_url_passwords, is_secret_name
 from datamill.core.errors import ConfigError, did_you_mean
 from datamill.pipeline.ledger import EXAMPLES_PER_REASON, Ledger
 from datamill.pipeline.outcome import Outcome, quarantine_records
@@ -58,7 +59,11 @@ def config_error(step: str, config_class: type[BaseModel], err: ValidationError)
             lines.append(f"step {step!r}: `{loc}` is required but was not given.")
         else:
             msg = problem["msg"][0].lower() + problem["msg"][1:]
-            lines.append(f"step {step!r}: `{loc}` {msg}, got {problem.get('input')!r}.")
+            # A credential given where it does not fit must not end up in a terminal or a log.
+            secret = any(is_secret_name(str(part)) for part in problem["loc"])
+            got = "a value that is not shown (it looks like a credential)" if secret else hide_url_passwords(
+                repr(problem.get("input")))
+            lines.append(f"step {step!r}: `{loc}` {msg}, got {got}.")
     return ConfigError("\n".join(lines))
 
 
