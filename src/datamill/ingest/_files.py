@@ -284,13 +284,11 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
     ``read`` is running (defaults otherwise). Past a limit the stream raises
     ``DecompressionLimitError``; on broken compressed data ``CorruptArchiveError``.
     """
-    if "://" not in path and compression_of(path) is None and not is_zip(path):
-        # A plain local path (the common case) needs no fsspec lookup: it is the hot path.
-        with open(path, "rb") as handle:
-            yield handle
-        return
-    fs, stripped = url_to_fs(path) if "::" not in path else (None, path)
-    if fs is not None and is_local(fs) and compression_of(stripped) is None and not is_zip(stripped):
+    stripped, local = path, "://" not in path  # a plain path needs no fsspec lookup
+    if not local and "::" not in path:
+        fs, stripped = url_to_fs(path)
+        local = is_local(fs)
+    if local and compression_of(stripped) is None and not is_zip(stripped):
         # Plain local files skip fsspec's wrapper: it is the hot path.
         with open(stripped, "rb") as handle:
             yield handle

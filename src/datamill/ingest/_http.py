@@ -35,7 +35,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from datamill.__about__ import __version__
-from datamill.core.env import ENV_VAR, env_names, expand_env, is_secret_name
+from datamill.core.env import ENV_VAR, is_secret_name
 from datamill.pipeline.step import StepConfig, StepContext
 
 __all__ = [
@@ -49,9 +49,6 @@ __all__ = [
     "RobotsCache",
     "check_env_syntax",
     "describe_status",
-    "env_names",
-    "expand_env",
-    "is_secret_name",
     "normalize_url",
     "origin",
     "retry_after_seconds",

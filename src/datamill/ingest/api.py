@@ -48,6 +48,7 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from datamill.core.columns import ID, PAGE, SOURCE
+from datamill.core.env import env_names, expand_env, is_secret_name
 from datamill.core.errors import ConfigError
 from datamill.ingest._documents import document_batch, document_id
 from datamill.ingest._http import (
@@ -58,9 +59,6 @@ from datamill.ingest._http import (
     Redactor,
     check_env_syntax,
     describe_status,
-    env_names,
-    expand_env,
-    is_secret_name,
     origin,
 )
 from datamill.pipeline.registry import register

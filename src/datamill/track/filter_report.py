@@ -10,9 +10,7 @@ from datamill.pipeline.registry import resolve_step
 from datamill.store.workspace import Workspace
 from datamill.track.runs import run_details
 
-__all__ = ["LATEST", "filter_report", "resolve_run_id"]
-
-LATEST = "latest"
+__all__ = ["filter_report", "resolve_run_id"]
 
 
 def resolve_run_id(ws: Workspace, run: str) -> str:
