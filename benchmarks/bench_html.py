@@ -96,7 +96,7 @@ def with_datamill(paths: list[Path]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=300)
-    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--reps", type=int, default=20)
     args = parser.parse_args()
     paths = generate(args.pages)
     runs: dict[str, list[float]] = {}

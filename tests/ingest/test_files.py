@@ -96,3 +96,28 @@ def test_file_readers_read_fsspec_urls() -> None:
         {"id": "a.csv:2", "source": f"memory://{root}/a.csv"}]
     assert jsonl_out["id"].to_pylist() == ["b.jsonl:1"]
     assert parquet_out["id"].to_pylist() == ["c.parquet:0", "c.parquet:1"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 10, 11, 3 << 20])
+def test_read_at_most_reads_files_and_streams_up_to_the_limit(tmp_path: Path, size: int) -> None:
+    from datamill.ingest._files import read_at_most
+
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    for limit in (10, 2 << 20, 4 << 20):
+        with path.open("rb") as handle:
+            assert read_at_most(handle, limit) == data[:limit]
+        assert read_at_most(io.BytesIO(data), limit) == data[:limit]  # no usable fileno
+
+
+def test_read_at_most_goes_on_reading_a_file_that_grew(tmp_path: Path) -> None:
+    from datamill.ingest._files import read_at_most
+
+    path = tmp_path / "grows.txt"
+    path.write_bytes(b"abc")
+    with path.open("rb") as handle:
+        with path.open("ab") as more:
+            more.write(b"defgh")
+        assert read_at_most(handle, 6) == b"abcdef"

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from datamill.core.columns import ID, SOURCE
 from datamill.ingest._documents import document_batch, document_id
-from datamill.ingest._files import FileSource, FileSourceConfig, open_binary
+from datamill.ingest._files import FileSource, FileSourceConfig, open_binary, read_at_most
 from datamill.pipeline.registry import register
 from datamill.pipeline.step import StepContext
 
@@ -159,7 +159,7 @@ def load_file(
     path = str(partition["path"])
     name = str(partition.get("name") or path.rsplit("/", 1)[-1])
     with open_binary(path) as handle:
-        data = handle.read(max_bytes + 1)
+        data = read_at_most(handle, max_bytes + 1)
     if not data:
         ctx.drop(1, reason="empty_file")
         return None
