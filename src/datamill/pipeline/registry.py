@@ -37,6 +37,7 @@ _BUILTINS = {
     "read.sql": "datamill.ingest.sql",
     "read.api": "datamill.ingest.api",
     "read.web": "datamill.ingest.web",
+    "read.dataset": "datamill.ingest.dataset",
     "clean.text": "datamill.clean.text",
     "clean.boilerplate": "datamill.clean.boilerplate",
     "clean.table": "datamill.clean.table",
@@ -55,6 +56,7 @@ _BUILTINS = {
     "sample": "datamill.ops.sample",
     "concat": "datamill.ops.concat",
     "write.dataset": "datamill.ops.write",
+    "dedup.minhash": "datamill.dedup.minhash",
 }
 _builtins_loaded = False
 

@@ -56,6 +56,7 @@ class StepReport:
     metrics: dict[str, float] = field(default_factory=dict)
     created: int = 0
     merged: int = 0
+    explained: str | None = None  # the side table that explains the dropped rows (dedup)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -65,6 +66,8 @@ class StepReport:
             "fingerprint": self.fingerprint, "output": self.output,
             "quarantine": self.quarantine, "metrics": self.metrics,
         }
+        if self.explained:
+            out["explained"] = self.explained
         # Splitting and folding steps only: rows_out may then exceed rows_in.
         if self.created:
             out["created"] = self.created
@@ -310,6 +313,12 @@ class _Run:
             metrics=hit["metrics"], reason=f"cached (run {hit['run_id']})", seconds=0.0)
         self.ws.catalog.add_version(dataset.manifest, name=f"{self.spec.name}.{planned.id}",
                                     run_id=self.run_id, kind="step")
+        explained = None
+        side = self.ws.catalog.side_version(fp) if hasattr(planned.step, "side_table") else None
+        if side is not None:
+            name = f"{self.spec.name}.{planned.id}.removed"
+            self.ws.catalog.add_version(self.ws.manifest(side), name=name, run_id=self.run_id, kind="side")
+            explained = f"{name}@{side[:12]}"
         self.reporter.step_started(planned.id, 0, "cached")
         self.reporter.step_finished(planned.id, "cached", ledger.rows_out)
         self.reports[planned.id] = StepReport(
@@ -317,7 +326,7 @@ class _Run:
             ledger.dropped, ledger.quarantined, 0.0, "unchanged", fp,
             f"{self.spec.name}.{planned.id}@{hit['output_version'][:12]}",
             self._quarantine_ref(planned.id, hit["quarantine_version"]), metrics,
-            created=ledger.created, merged=ledger.merged)
+            created=ledger.created, merged=ledger.merged, explained=explained)
 
     def _quarantine_ref(self, step_id: str, version_id: str | None) -> str | None:
         return f"{self.spec.name}.{step_id}.quarantine@{version_id[:12]}" if version_id else None
@@ -403,6 +412,7 @@ class _Run:
         try:
             step = planned.step
             model = None
+            explained = None
             if isinstance(step, Aggregate):
                 tasks, _ = self._plan_tasks(planned, "partial", partitions)
                 self.reporter.step_started(f"{planned.id} (pass 1)", len(tasks))
@@ -414,6 +424,7 @@ class _Run:
                 if not states:
                     states = [step.partial(iter(()), self._empty_ctx(planned))]
                 model = step.finalize(reduce(step.merge, states))
+                explained = self._commit_side_table(planned, model, exec_id)
                 tasks, schemas = self._plan_tasks(planned, "apply", partitions, model)
             else:
                 tasks, schemas = self._plan_tasks(planned, "stream", partitions)
@@ -451,7 +462,20 @@ class _Run:
             ledger.dropped, ledger.quarantined, seconds, reason, fp,
             f"{self.spec.name}.{planned.id}@{dataset.id[:12]}",
             self._quarantine_ref(planned.id, quarantine), metrics,
-            created=ledger.created, merged=ledger.merged)
+            created=ledger.created, merged=ledger.merged, explained=explained)
+
+    def _commit_side_table(self, planned: PlannedStep, model: Any, exec_id: int) -> str | None:
+        """Store an Aggregate's side table (what it removed and why) as ``<pipeline>.<step>.removed``."""
+        side_table = getattr(planned.step, "side_table", None)
+        if side_table is None:
+            return None
+        table = side_table(model)
+        if table is None or not table.num_rows:
+            return None
+        name = f"{self.spec.name}.{planned.id}.removed"
+        version = self.ws.write(name, table, run_id=self.run_id, execution_id=exec_id, kind="side",
+                                producer={"run_id": self.run_id, "pipeline": self.spec.name, "step": planned.id})
+        return f"{name}@{version.id[:12]}"
 
     def _empty_output_schema(self, planned: PlannedStep, schema: pa.Schema) -> pa.Schema:
         """The output schema of a step given no partitions: run it on an empty batch."""
@@ -546,10 +570,13 @@ def run_pipeline(ws: Workspace, spec: PipelineSpec, base_dir: Path, *, workers: 
                  resume: bool = False, reporter: Reporter | None = None,
                  batch_size: int = 65_536) -> RunResult:
     """Validate ``spec`` and run it in ``ws``; raises on the first failing step."""
-    planned = plan(spec, base_dir)
-    runner = _Run(ws, spec, base_dir, workers=workers, resume=resume,
-                  reporter=reporter or NullReporter(), batch_size=batch_size)
-    return runner.run(planned)
+    from datamill.store.workspace import using_workspace
+
+    with using_workspace(ws):
+        planned = plan(spec, base_dir)
+        runner = _Run(ws, spec, base_dir, workers=workers, resume=resume,
+                      reporter=reporter or NullReporter(), batch_size=batch_size)
+        return runner.run(planned)
 
 
 class Pipeline:

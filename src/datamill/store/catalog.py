@@ -237,6 +237,18 @@ class Catalog:
                 .order_by(executions.c.id.desc()).limit(1)
             ).first())
 
+    def side_version(self, fingerprint: str) -> str | None:
+        """The side table (``kind`` side) an execution with this fingerprint wrote, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(refs.c.version_id)
+                .join(versions, versions.c.id == refs.c.version_id)
+                .join(executions, executions.c.id == versions.c.execution_id)
+                .where(executions.c.fingerprint == fingerprint, refs.c.kind == "side")
+                .order_by(refs.c.created_at.desc()).limit(1)
+            ).first()
+        return None if row is None else str(row.version_id)
+
     def previous_execution(self, pipeline: str, step_id: str) -> dict[str, Any] | None:
         """The newest finished execution of the same step of the same pipeline."""
         with self.engine.connect() as conn:

@@ -7,8 +7,10 @@ current directory, or through ``DATAMILL_HOME``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,30 @@ from datamill.store.objects import ObjectStore, ShardInfo, ShardWriter
 from datamill.store.refs import check_name, parse_ref
 from datamill.store.versions import build_manifest
 
-__all__ = ["DIRNAME", "Workspace", "WorkspaceConfig"]
+__all__ = ["DIRNAME", "Workspace", "WorkspaceConfig", "active_workspace", "using_workspace"]
 
 DIRNAME = ".datamill"
+
+_ACTIVE: ContextVar[Workspace | None] = ContextVar("datamill_workspace", default=None)
+
+
+@contextmanager
+def using_workspace(ws: Workspace) -> Iterator[Workspace]:
+    """Make ``ws`` the workspace that steps reading stored datasets (``read.dataset``) use.
+
+    The runner does this for the length of a run.
+    """
+    token = _ACTIVE.set(ws)
+    try:
+        yield ws
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_workspace() -> Workspace:
+    """The workspace of the run in progress, else the one found from the current directory."""
+    ws = _ACTIVE.get()
+    return ws if ws is not None else Workspace.find()
 
 
 class WorkspaceConfig(BaseModel):
@@ -202,8 +225,10 @@ class Workspace:
 
     def write(self, name: str | None, data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch],
               *, schema: pa.Schema | None = None, roles: dict[str, str] | None = None,
-              rows_per_shard: int = 1_000_000) -> Dataset:
-        """Write Arrow data as a new version of ``name`` outside any pipeline."""
+              rows_per_shard: int = 1_000_000, run_id: str | None = None,
+              execution_id: int | None = None, producer: dict[str, Any] | None = None,
+              kind: str = "dataset") -> Dataset:
+        """Write Arrow data as a new version of ``name`` (a run's side table when ``run_id`` is set)."""
         if isinstance(data, pa.Table):
             schema = schema or data.schema
             batches: Iterable[pa.RecordBatch] = data.to_batches()
@@ -217,7 +242,8 @@ class Workspace:
         writer = ShardWriter(self.objects, schema, rows_per_shard=rows_per_shard)
         for batch in batches:
             writer.write(batch)
-        return self.commit_version(schema, writer.close(), name=name, roles=roles)
+        return self.commit_version(schema, writer.close(), name=name, roles=roles, run_id=run_id,
+                                   execution_id=execution_id, producer=producer, kind=kind)
 
     def verify(self, version_id: str, *, deep: bool = False) -> str | None:
         """Why a version cannot be used (a missing manifest or shard), or None when it is whole.

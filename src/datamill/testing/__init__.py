@@ -33,6 +33,7 @@ class StepResult:
     ledger: Ledger
     quarantine: pa.Table
     metrics: dict[str, float] = field(default_factory=dict)
+    side: pa.Table | None = None  # an Aggregate's side table (what it removed and why), if it has one
 
 
 def make_batch(**columns: Sequence[Any]) -> pa.RecordBatch:
@@ -81,6 +82,7 @@ def run_step(
             metrics[key] = metrics.get(key, 0.0) + value
         quarantine.extend(ctx.quarantine_batches)
 
+    side: pa.Table | None = None
     if isinstance(step, Source):
         pieces = step.partitions()
         for index, piece in enumerate(pieces):
@@ -92,6 +94,8 @@ def run_step(
         if isinstance(step, Aggregate):
             states = [step.partial(iter(p), context(i, len(parts))) for i, p in enumerate(parts)]
             model = step.finalize(reduce(step.merge, states))
+            side_table = getattr(step, "side_table", None)
+            side = side_table(model) if side_table is not None else None
         for index, part in enumerate(parts):
             ctx = context(index, len(parts))
             out.extend(stream_step(step, ctx, batches=part, model=model))
@@ -104,4 +108,4 @@ def run_step(
     else:
         output = pa.table({})
     return StepResult(output, ledger, pa.Table.from_batches(quarantine, schema=QUARANTINE_SCHEMA),
-                      metrics)
+                      metrics, side)

@@ -1,0 +1,1 @@
+"""Deduplication: exact, MinHash-LSH near duplicates, repeated lines, decontamination."""

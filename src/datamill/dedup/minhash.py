@@ -1,0 +1,491 @@
+"""Near-duplicate documents by MinHash-LSH: signatures, bands, candidates, verification, clusters.
+
+The path, for every document:
+
+1. **Shingles**: word n-grams (``ngram``, 5 by default) by the rules of
+   ``datamill.dedup.shingles``, hashed to 64 bits in one compiled pass over the text's bytes.
+2. **Signature**: ``num_perm`` minima of a multiply-add-shift permutation family, seeded by
+   ``seed``. The same text and config give the same signature on any machine.
+3. **LSH**: the signature is cut into ``bands`` of ``rows`` values, chosen from the threshold
+   (``datamill.dedup.lsh.optimal_bands``); documents sharing a band's values are candidates.
+4. **Verification**: ``signature`` keeps candidates whose signatures agree on at least
+   ``threshold`` of their values (the MinHash estimate of Jaccard); ``exact`` computes the
+   true Jaccard of their shingle sets; ``none`` keeps every candidate.
+5. **Clusters**: connected components of the verified pairs. Each cluster keeps one
+   survivor, the first by the ``keep`` policy with ties broken by the smallest ``id``: so
+   the survivors depend on the data only, not on the order of shards or the worker count.
+
+``near_duplicates`` runs this in memory on a list of texts; the ``dedup.minhash`` step runs it
+over a dataset of any size: each shard's signatures and band keys spill to Parquet, and
+buckets are found band by band by sorting, so memory holds one band's keys at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field, model_validator
+
+from datamill.core.columns import ID
+from datamill.core.errors import PipelineError
+from datamill.dedup import _kernels as k
+from datamill.dedup.lsh import optimal_bands
+from datamill.pipeline import Aggregate, Outcome, StepConfig, StepContext, register
+
+__all__ = ["MinHashConfig", "MinHashDedup", "NearDuplicates", "near_duplicates", "permutations"]
+
+Verify = Literal["none", "signature", "exact"]
+
+# Buckets bigger than this link their members to the first one only (see bucket_pairs).
+MAX_BUCKET = 64
+_THREAD_CHUNK = 2048
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(a, b)`` coefficients of the ``num_perm`` hash permutations for ``seed``.
+
+    >>> a, b = permutations(4, 1)
+    >>> a.dtype, bool((a % 2 == 1).all())
+    (dtype('uint64'), True)
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True) | np.uint64(1)
+    b = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True)
+    return a, b
+
+
+def _as_text_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    if not isinstance(texts, pa.Array):
+        texts = pa.array(texts, pa.large_string())
+    if pa.types.is_string(texts.type):
+        texts = texts.cast(pa.large_string())
+    if not pa.types.is_large_string(texts.type):
+        raise TypeError(f"texts must be strings, got Arrow type {texts.type}")
+    # Unicode lower-casing in Arrow (the kernel folds ASCII only).
+    try:
+        lowered = pc.utf8_lower(texts)
+    except pa.ArrowInvalid:  # invalid UTF-8 somewhere: read it with U+FFFD, as everywhere else
+        raw = texts.cast(pa.large_binary()).to_pylist()
+        lowered = pa.array([None if v is None else v.decode("utf-8", "replace").lower() for v in raw],
+                           pa.large_string())
+    return lowered  # type: ignore[no-any-return]
+
+
+def _buffers(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes, offsets, valid) of a large_string array, zero-copy where Arrow allows."""
+    n = len(texts)
+    _, offsets_buf, data_buf = texts.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64, count=n + 1, offset=texts.offset * 8)
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    valid = texts.is_valid().to_numpy(zero_copy_only=False)
+    return data, offsets, valid
+
+
+def signatures(texts: Sequence[str | None] | pa.Array, *, ngram: int = 5, num_perm: int = 128, seed: int = 1,
+               workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures ``(n, num_perm)`` uint32 and shingle counts ``(n,)`` of ``texts``.
+
+    Null texts and texts without a word get count 0 (they are never anyone's duplicate).
+    ``workers`` threads share the work (the kernel releases the GIL).
+
+    >>> sig, counts = signatures(["the cat sat on the mat today", "The cat sat on the mat today!"])
+    >>> bool((sig[0] == sig[1]).all()), counts.tolist()
+    (True, [3, 3])
+    """
+    a, b = permutations(num_perm, seed)
+    array = _as_text_array(texts)
+    n = len(array)
+    if workers <= 1 or n < 2 * _THREAD_CHUNK:
+        data, offsets, valid = _buffers(array)
+        return k.signatures(data, offsets, valid, ngram, a, b)  # type: ignore[no-any-return]
+    sig = np.empty((n, num_perm), np.uint32)
+    counts = np.empty(n, np.int64)
+
+    def run(start: int) -> None:
+        data, offsets, valid = _buffers(array.slice(start, _THREAD_CHUNK))  # type: ignore[arg-type]
+        s, c = k.signatures(data, offsets, valid, ngram, a, b)
+        sig[start : start + len(c)] = s
+        counts[start : start + len(c)] = c
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, range(0, n, _THREAD_CHUNK)))
+    return sig, counts
+
+
+def _default_weights(verify: Verify) -> tuple[float, float]:
+    # With verification a false candidate costs one check; a missed pair is lost for good.
+    return (0.5, 0.5) if verify == "none" else (0.05, 0.95)
+
+
+def _candidate_pairs(keys_by_band: Iterator[np.ndarray], rank: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """Distinct candidate pairs ``(i, j)``, ``rank[i] < rank[j]``, over all bands."""
+    found: list[np.ndarray] = []
+    for keys in keys_by_band:
+        order = np.lexsort((rank, keys))  # by key, ties by rank: buckets list their best first
+        found.append(k.bucket_pairs(keys, order, empty, MAX_BUCKET))
+    if not found:
+        return np.zeros((0, 2), np.int64)
+    pairs = np.concatenate(found)
+    if not len(pairs):
+        return pairs
+    swap = rank[pairs[:, 0]] > rank[pairs[:, 1]]
+    pairs[swap] = pairs[swap][:, ::-1]
+    return np.unique(pairs, axis=0)
+
+
+def _exact_similarity(pairs: np.ndarray, shingle_sets: dict[int, np.ndarray]) -> np.ndarray:
+    out = np.empty(len(pairs), np.float64)
+    for e, (i, j) in enumerate(pairs):
+        x, y = shingle_sets[int(i)], shingle_sets[int(j)]
+        both = len(np.intersect1d(x, y, assume_unique=True))
+        union = len(x) + len(y) - both
+        out[e] = both / union if union else 0.0
+    return out
+
+
+@dataclass
+class NearDuplicates:
+    """What ``near_duplicates`` found.
+
+    ``cluster[i]`` is the index of document ``i``'s survivor (``i`` itself for a survivor or
+    a document with no near duplicate); ``pairs`` are the verified candidate pairs (the
+    edges the clusters were built from), smaller index first, with their ``similarity``.
+    """
+
+    cluster: np.ndarray
+    pairs: np.ndarray
+    similarity: np.ndarray
+    bands: int
+    rows: int
+    candidates: int = 0
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def duplicates(self) -> np.ndarray:
+        """Indices of the documents that are not their cluster's survivor (the ones to drop)."""
+        return np.flatnonzero(self.cluster != np.arange(len(self.cluster)))
+
+
+def near_duplicates(
+    texts: Sequence[str | None] | pa.Array,
+    *,
+    threshold: float = 0.8,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    verify: Verify = "signature",
+    bands: int | None = None,
+    rows: int | None = None,
+    rank: np.ndarray | None = None,
+    workers: int = 1,
+) -> NearDuplicates:
+    """Cluster the near duplicates among ``texts`` (Jaccard of word n-grams >= ``threshold``).
+
+    ``rank`` orders documents for survivor choice (lowest wins; default: position).
+
+    >>> found = near_duplicates(["a b c d e f g h", "A b c d e f g h!", "something else entirely here"])
+    >>> found.cluster.tolist(), found.duplicates.tolist()
+    ([0, 0, 2], [1])
+    """
+    if bands is None or rows is None:
+        bands, rows = optimal_bands(threshold, num_perm, *_default_weights(verify))
+    if bands * rows > num_perm:
+        raise ValueError(f"bands * rows = {bands * rows} is more than num_perm = {num_perm}")
+    array = _as_text_array(texts)
+    n = len(array)
+    sig, counts = signatures(array, ngram=ngram, num_perm=num_perm, seed=seed, workers=workers)
+    order_rank = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, np.int64)
+    keys = k.band_keys(sig, bands, rows)
+    empty = counts == 0
+    pairs = _candidate_pairs((np.ascontiguousarray(keys[:, j]) for j in range(bands)), order_rank, empty)
+    candidates = len(pairs)
+    if verify == "exact":
+        data, offsets, _ = _buffers(array)
+        involved = np.unique(pairs)
+        sets = {int(i): k.doc_shingles(data, int(offsets[i]), int(offsets[i + 1]), ngram) for i in involved}
+        similarity = _exact_similarity(pairs, sets)
+    else:
+        similarity = k.signature_similarity(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+    if verify != "none":
+        keep = similarity >= threshold
+        pairs, similarity = pairs[keep], similarity[keep]
+    cluster = k.components(n, pairs, order_rank)
+    sizes = np.bincount(cluster, minlength=n)[cluster]
+    low = np.minimum(pairs[:, 0], pairs[:, 1]) if len(pairs) else pairs[:, 0]
+    high = np.maximum(pairs[:, 0], pairs[:, 1]) if len(pairs) else pairs[:, 0]
+    by_index = np.stack([low, high], axis=1) if len(pairs) else np.zeros((0, 2), np.int64)
+    return NearDuplicates(cluster, by_index, similarity, bands, rows, candidates, sizes)
+
+
+class MinHashConfig(StepConfig):
+    text_column: str = Field("text", description="The column of text to compare.")
+    threshold: float = Field(0.8, gt=0.0, lt=1.0,
+                             description="Documents whose word n-gram Jaccard is at least this are near duplicates.")
+    ngram: int = Field(5, ge=1, le=64, description="Words per shingle.")
+    num_perm: int = Field(128, ge=2, le=1024, description="MinHash permutations (signature length).")
+    seed: int = Field(1, ge=0, description="Seed of the permutations: change it to get independent signatures.")
+    bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
+    rows: int | None = Field(None, ge=1, description="Signature values per band; chosen with `bands`.")
+    verify: Verify = Field(
+        "signature",
+        description="`signature`: keep candidates whose signatures agree on >= threshold of values; "
+        "`exact`: compute their true Jaccard (keeps every shingle set of the candidates); `none`: keep all.",
+    )
+    keep: Literal["first", "longest", "best"] = Field(
+        "first", description="Which document of a cluster survives: `first` (smallest id), `longest` "
+        "(most shingles) or `best` (highest `score_column`); ties go to the smallest id.")
+    score_column: str | None = Field(None, description="The column `keep: best` maximises.")
+    mode: Literal["drop", "annotate"] = Field(
+        "drop", description="`drop` removes all but each cluster's survivor; `annotate` keeps every row "
+        "and adds `cluster_id`, `cluster_size` and `duplicate_of`.")
+    reason: str = Field("near_duplicate", pattern=r"^[a-z][a-z0-9_]*$", description="Ledger reason of dropped rows.")
+    spill_dir: str | None = Field(
+        None, description="Folder for the signatures spilled between the two passes (the system's temp "
+        "folder when unset). On a cluster it must be reachable from every worker.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MinHashConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both `bands` and `rows`, or neither (they are then chosen from the threshold)")
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows = {self.bands * self.rows} is more than num_perm = {self.num_perm}")
+        if self.keep == "best" and self.score_column is None:
+            raise ValueError("`keep: best` needs `score_column`, the column whose highest value survives")
+        return self
+
+    def banding(self) -> tuple[int, int]:
+        """The ``(bands, rows)`` in use."""
+        if self.bands is not None and self.rows is not None:
+            return self.bands, self.rows
+        return optimal_bands(self.threshold, self.num_perm, *_default_weights(self.verify))
+
+
+@dataclass
+class MinHashState:
+    """Spilled Parquet files (one per shard, in shard order) and their row counts."""
+
+    files: list[tuple[int, str, int]] = field(default_factory=list)  # (shard, path, rows)
+    folder: str | None = None
+
+
+_CLUSTER_SCHEMA = pa.schema([
+    pa.field(ID, pa.string()),
+    pa.field("duplicate_of", pa.string()),
+    pa.field("cluster_size", pa.int64()),
+    pa.field("similarity", pa.float64()),
+])
+
+
+@register("dedup.minhash")
+class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
+    """Remove near-duplicate documents (MinHash-LSH), keeping one survivor per cluster.
+
+    Every dropped row is explained: ``side_table`` lists it with the id it duplicates, the
+    cluster's size and their estimated (or exact) similarity.
+
+    >>> MinHashDedup(threshold=0.8).config.banding()
+    (16, 8)
+    """
+
+    version = 1
+
+    def required_columns(self) -> dict[str, str]:
+        """``id`` and the text column must be there, plus the score column for ``keep: best``."""
+        needed = {ID: "string", self.config.text_column: "string"}
+        if self.config.score_column is not None:
+            needed[self.config.score_column] = "number"
+        return needed
+
+    def _folder(self, state: MinHashState) -> str:
+        if state.folder is None:
+            root = self.config.spill_dir or tempfile.gettempdir()
+            state.folder = os.path.join(root, f"datamill-minhash-{uuid.uuid4().hex}")
+            os.makedirs(state.folder, exist_ok=True)
+        return state.folder
+
+    def partial(self, batches: Iterator[pa.RecordBatch], ctx: StepContext) -> MinHashState:
+        """Sign this shard's documents and spill ``id``, rank inputs, signature and band keys."""
+        config = self.config
+        bands, rows = config.banding()
+        a, b = permutations(config.num_perm, config.seed)
+        state = MinHashState()
+        writer: pq.ParquetWriter | None = None
+        path = ""
+        total = 0
+        try:
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                if ID not in batch.schema.names:
+                    raise PipelineError(f"step {ctx.step_id!r}: dedup.minhash needs an `{ID}` column to name "
+                                        "what each dropped row duplicates; read the data with a datamill reader "
+                                        "(they all add one) or add it with map.python.")
+                texts = _as_text_array(batch.column(config.text_column))
+                data, offsets, valid = _buffers(texts)
+                sig, counts = k.signatures(data, offsets, valid, config.ngram, a, b)
+                keys = k.band_keys(sig, bands, rows)
+                columns: dict[str, pa.Array] = {
+                    ID: batch.column(ID).cast(pa.string()),
+                    "shingles": pa.array(counts),
+                    "signature": pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), config.num_perm),
+                }
+                if config.score_column is not None:
+                    columns["score"] = batch.column(config.score_column).cast(pa.float64())
+                for j in range(bands):
+                    columns[f"band_{j}"] = pa.array(keys[:, j])
+                if config.verify == "exact":
+                    sets = [k.doc_shingles(data, int(offsets[i]), int(offsets[i + 1]), config.ngram)
+                            if valid[i] else np.zeros(0, np.uint64) for i in range(len(counts))]
+                    columns["shingle_set"] = pa.array(sets, pa.list_(pa.uint64()))
+                table = pa.table(columns)
+                if writer is None:
+                    name = f"shard-{ctx.shard_index:06d}-{uuid.uuid4().hex[:8]}.parquet"
+                    path = os.path.join(self._folder(state), name)
+                    writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+                writer.write_table(table)
+                total += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is not None:
+            state.files.append((ctx.shard_index, path, total))
+        return state
+
+    def merge(self, left: MinHashState, right: MinHashState) -> MinHashState:
+        """Both shards' spill files, in shard order."""
+        return MinHashState(sorted(left.files + right.files), left.folder or right.folder)
+
+    def finalize(self, state: MinHashState) -> pa.Table:
+        """Find the clusters band by band; the model lists every clustered row and its survivor."""
+        try:
+            return self._clusters(state)
+        finally:
+            for folder in {os.path.dirname(p) for _, p, _ in state.files}:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _read(self, state: MinHashState, column: str) -> pa.ChunkedArray:
+        parts = [pq.read_table(path, columns=[column]).column(0) for _, path, _ in state.files]
+        return pa.chunked_array([c for part in parts for c in part.chunks], type=parts[0].type)
+
+    def _clusters(self, state: MinHashState) -> pa.Table:
+        config = self.config
+        if not state.files:
+            return _CLUSTER_SCHEMA.empty_table()
+        bands, _ = config.banding()
+        ids = self._read(state, ID).combine_chunks()
+        n = len(ids)
+        if pc.count_distinct(ids).as_py() != n:
+            counts = pc.value_counts(ids)
+            repeated = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:3]
+            raise PipelineError(
+                f"dedup.minhash: ids must be unique to say which row each dropped row duplicates, but "
+                f"{repeated} appear more than once. Read the data with a datamill reader (ids are unique "
+                "per file and locator) or drop exact copies of the same record first.")
+        shingles = self._read(state, "shingles").to_numpy()
+        rank = self._rank(state, ids, shingles)
+        empty = shingles == 0
+        pairs = _candidate_pairs(
+            (self._read(state, f"band_{j}").to_numpy() for j in range(bands)), rank, empty)
+        involved = np.unique(pairs) if len(pairs) else np.zeros(0, np.int64)
+        if config.verify == "exact":
+            sets_column = self._take(state, "shingle_set", involved)
+            sets = {int(i): np.asarray(s.values.to_numpy(), np.uint64)
+                    for i, s in zip(involved, sets_column, strict=True)}
+            similarity = _exact_similarity(pairs, sets)
+        elif len(pairs):
+            flat = self._take(state, "signature", involved).values.to_numpy()
+            sig = flat.reshape(len(involved), config.num_perm)
+            where = np.searchsorted(involved, pairs)  # involved is sorted and distinct
+            similarity = k.signature_similarity(sig[where[:, 0]], sig[where[:, 1]])
+        else:
+            similarity = np.zeros(0)
+        if config.verify != "none":
+            keep = similarity >= config.threshold
+            pairs, similarity = pairs[keep], similarity[keep]
+        root = k.components(n, pairs, rank)
+        sizes = np.bincount(root, minlength=n)
+        clustered = np.flatnonzero(sizes[root] > 1)
+        survivor = root[clustered]
+        # Similarity of each clustered row to its survivor, where that pair was verified.
+        pair_sim = {(int(i), int(j)): float(s) for (i, j), s in zip(pairs, similarity, strict=True)}
+        sims = [1.0 if r == i else pair_sim.get((int(r), int(i)), pair_sim.get((int(i), int(r))))
+                for i, r in zip(clustered, survivor, strict=True)]
+        duplicate_of = pc.if_else(pa.array(survivor == clustered), pa.scalar(None, pa.string()),
+                                  ids.take(pa.array(survivor)))
+        return pa.table({
+            ID: ids.take(pa.array(clustered)),
+            "duplicate_of": duplicate_of,
+            "cluster_size": pa.array(sizes[survivor], pa.int64()),
+            "similarity": pa.array(sims, pa.float64()),
+        }, schema=_CLUSTER_SCHEMA)
+
+    def _take(self, state: MinHashState, column: str, rows: np.ndarray) -> pa.Array:
+        """``column`` at global row numbers ``rows`` (sorted), reading one spill file at a time."""
+        pieces: list[pa.Array] = []
+        start = 0
+        for _, path, count in state.files:
+            lo, hi = np.searchsorted(rows, [start, start + count])
+            if hi > lo:
+                local = pq.read_table(path, columns=[column]).column(0).combine_chunks()
+                pieces.append(local.take(pa.array(rows[lo:hi] - start)))
+            start += count
+        if not pieces:
+            return pa.array([], pq.read_schema(state.files[0][1]).field(column).type)
+        return pa.concat_arrays(pieces)
+
+    def _rank(self, state: MinHashState, ids: pa.Array, shingles: np.ndarray) -> np.ndarray:
+        """Each row's place in survivor order: the policy first, then the smallest id."""
+        config = self.config
+        table: dict[str, Any] = {"id": ids}
+        keys: list[tuple[str, str]] = []
+        if config.keep == "longest":
+            table["length"] = pa.array(shingles)
+            keys.append(("length", "descending"))
+        elif config.keep == "best":
+            table["score"] = self._read(state, "score")
+            keys.append(("score", "descending"))
+        keys.append(("id", "ascending"))
+        order = pc.sort_indices(pa.table(table), sort_keys=keys).to_numpy()  # nulls sort last
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order))
+        return rank
+
+    def apply(self, batch: pa.RecordBatch, model: pa.Table, ctx: StepContext) -> Outcome | pa.RecordBatch:
+        """Drop (or annotate) the rows the model names as duplicates."""
+        if self.config.mode == "annotate":
+            return _annotate(batch, model)
+        dropped = model.filter(pc.is_valid(model.column("duplicate_of"))).column(ID)
+        mask = pc.is_in(batch.column(ID).cast(pa.string()), value_set=dropped.combine_chunks())
+        return Outcome(batch).drop(mask, reason=self.config.reason)
+
+    def side_table(self, model: pa.Table) -> pa.Table:
+        """Every dropped row: its id, the id it duplicates, the cluster's size and their similarity."""
+        dropped = model.filter(pc.is_valid(model.column("duplicate_of")))
+        return dropped.append_column("reason", pa.repeat(pa.scalar(self.config.reason), dropped.num_rows))
+
+
+def _annotate(batch: pa.RecordBatch, model: pa.Table) -> pa.RecordBatch:
+    ids = batch.column(ID).cast(pa.string())
+    where = pc.index_in(ids, value_set=model.column(ID).combine_chunks())
+    found = pc.is_valid(where)
+    taken = {name: model.column(name).combine_chunks().take(where) for name in ("duplicate_of", "cluster_size")}
+    cluster_id = pc.if_else(pc.is_valid(taken["duplicate_of"]), taken["duplicate_of"],
+                            pc.if_else(found, ids, pa.scalar(None, pa.string())))
+    columns = {name: batch.column(name) for name in batch.schema.names}
+    columns["cluster_id"] = pc.if_else(found, cluster_id, ids)
+    columns["cluster_size"] = pc.fill_null(taken["cluster_size"], 1)
+    columns["duplicate_of"] = taken["duplicate_of"]
+    return pa.RecordBatch.from_pydict(columns)
