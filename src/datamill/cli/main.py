@@ -591,6 +591,7 @@ def version() -> None:
 
 
 # Commands written in modules of their own.
+from datamill.cli.dedup import dedup  # noqa: E402
 from datamill.cli.export import export  # noqa: E402
 from datamill.cli.filter_report import filter_report, render_filter_report  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
@@ -598,6 +599,7 @@ from datamill.cli.table_check import table_check  # noqa: E402
 app.command("filter-report")(filter_report)
 app.command("export")(export)
 app.command("table-check")(table_check)
+app.command("dedup")(dedup)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
+from datamill.clean.text import repair_utf8
 from datamill.core.columns import ID
 from datamill.core.errors import PipelineError
 from datamill.dedup import _kernels as k
@@ -74,14 +75,9 @@ def _as_text_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> 
         texts = texts.cast(pa.large_string())
     if not pa.types.is_large_string(texts.type):
         raise TypeError(f"texts must be strings, got Arrow type {texts.type}")
-    # Unicode lower-casing in Arrow (the kernel folds ASCII only).
-    try:
-        lowered = pc.utf8_lower(texts)
-    except pa.ArrowInvalid:  # invalid UTF-8 somewhere: read it with U+FFFD, as everywhere else
-        raw = texts.cast(pa.large_binary()).to_pylist()
-        lowered = pa.array([None if v is None else v.decode("utf-8", "replace").lower() for v in raw],
-                           pa.large_string())
-    return lowered  # type: ignore[no-any-return]
+    # Invalid UTF-8 is read with U+FFFD, as by every text step; then Unicode lower-casing in
+    # Arrow (the kernel folds ASCII only).
+    return pc.utf8_lower(repair_utf8(texts)[0])  # type: ignore[no-any-return]
 
 
 def _buffers(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

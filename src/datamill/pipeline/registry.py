@@ -48,6 +48,7 @@ _BUILTINS = {
     "filter.c4": "datamill.clean.quality",
     "filter.fineweb": "datamill.clean.quality",
     "chunk.text": "datamill.clean.chunk",
+    "dedup.exact": "datamill.dedup.exact",
     "table.to_text": "datamill.clean.table_text",
     "filter.expr": "datamill.ops.filter",
     "map.python": "datamill.ops.map",
