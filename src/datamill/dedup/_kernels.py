@@ -18,6 +18,7 @@ __all__ = [
     "bucket_pairs",
     "components",
     "doc_shingles",
+    "shingle_hashes",
     "signature_similarity",
     "signatures",
 ]
@@ -144,6 +145,25 @@ def doc_shingles(data: np.ndarray, start: int, end: int, ngram: int) -> np.ndarr
     buf = np.empty((end - start) // 2 + 2, np.uint64)
     k = _shingle_hashes(data, start, end, ngram, buf)
     return np.unique(buf[:k])
+
+
+@njit(cache=True, nogil=True)
+def shingle_hashes(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray,
+                   ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every document's n-gram hashes, flat, with ``(n + 1,)`` offsets into them (repeats kept)."""
+    n = offsets.shape[0] - 1
+    total = 0
+    for d in range(n):
+        if valid[d]:
+            total += (offsets[d + 1] - offsets[d]) // 2 + 2
+    out = np.empty(total, np.uint64)
+    starts = np.zeros(n + 1, np.int64)
+    w = 0
+    for d in range(n):
+        if valid[d]:
+            w += _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, out[w:])
+        starts[d + 1] = w
+    return out[:w].copy(), starts
 
 
 @njit(cache=True, nogil=True)

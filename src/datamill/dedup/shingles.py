@@ -24,8 +24,12 @@ functions here are the readable reference they are tested against.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-__all__ = ["WORD_PATTERN", "jaccard", "shingles", "words"]
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["WORD_PATTERN", "hashed_shingles", "jaccard", "shingles", "words"]
 
 WORD_PATTERN = re.compile("[a-z0-9\u00c0-\u1fff\u2070-\U0010ffff]+")
 
@@ -54,3 +58,22 @@ def jaccard(a: set[str], b: set[str]) -> float:
     if not a and not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+def hashed_shingles(texts: Sequence[str | None] | pa.Array, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of every text's word ``n``-grams, fast: ``(hashes, offsets)``.
+
+    Text ``i``'s hashes are ``hashes[offsets[i]:offsets[i + 1]]``, in order, repeats kept (a null
+    or wordless text has none). Equal n-grams have equal hashes, in any process or run; a text
+    of fewer than ``n`` words has one hash, of all its words, that no ``n``-gram shares.
+
+    >>> hashes, offsets = hashed_shingles(["a b c d", "B C D!", None], 3)
+    >>> offsets.tolist(), bool(hashes[1] == hashes[2])
+    ([0, 2, 3, 3], True)
+    """
+    from datamill.dedup import _kernels
+    from datamill.dedup.minhash import _as_text_array, _buffers
+
+    data, offsets, valid = _buffers(_as_text_array(texts))
+    hashes, starts = _kernels.shingle_hashes(data, offsets, valid, n)
+    return hashes, starts
