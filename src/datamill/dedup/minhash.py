@@ -142,16 +142,6 @@ def _candidate_pairs(keys_by_band: Iterator[np.ndarray], rank: np.ndarray, empty
     return np.unique(pairs, axis=0)
 
 
-def _exact_similarity(pairs: np.ndarray, shingle_sets: dict[int, np.ndarray]) -> np.ndarray:
-    out = np.empty(len(pairs), np.float64)
-    for e, (i, j) in enumerate(pairs):
-        x, y = shingle_sets[int(i)], shingle_sets[int(j)]
-        both = len(np.intersect1d(x, y, assume_unique=True))
-        union = len(x) + len(y) - both
-        out[e] = both / union if union else 0.0
-    return out
-
-
 @dataclass
 class NearDuplicates:
     """What ``near_duplicates`` found.
@@ -182,7 +172,7 @@ def near_duplicates(
     ngram: int = 5,
     num_perm: int = 128,
     seed: int = 1,
-    verify: Verify = "signature",
+    verify: Verify = "exact",
     bands: int | None = None,
     rows: int | None = None,
     rank: np.ndarray | None = None,
@@ -209,10 +199,11 @@ def near_duplicates(
     pairs = _candidate_pairs((np.ascontiguousarray(keys[:, j]) for j in range(bands)), order_rank, empty)
     candidates = len(pairs)
     if verify == "exact":
-        data, offsets, _ = _buffers(array)
+        data, offsets, valid = _buffers(array)
         involved = np.unique(pairs)
-        sets = {int(i): k.doc_shingles(data, int(offsets[i]), int(offsets[i + 1]), ngram) for i in involved}
-        similarity = _exact_similarity(pairs, sets)
+        flat, starts = k.doc_sets(data, offsets, valid, involved, ngram)
+        where = np.searchsorted(involved, pairs)
+        similarity = k.pair_jaccard(flat, starts, where[:, 0], where[:, 1]) if len(pairs) else np.zeros(0)
     else:
         similarity = k.signature_similarity(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0)
     if verify != "none":
@@ -236,7 +227,7 @@ class MinHashConfig(StepConfig):
     bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
     rows: int | None = Field(None, ge=1, description="Signature values per band; chosen with `bands`.")
     verify: Verify = Field(
-        "signature",
+        "exact",
         description="`signature`: keep candidates whose signatures agree on >= threshold of values; "
         "`exact`: compute their true Jaccard (keeps every shingle set of the candidates); `none`: keep all.",
     )
@@ -343,9 +334,9 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
                 for j in range(bands):
                     columns[f"band_{j}"] = pa.array(keys[:, j])
                 if config.verify == "exact":
-                    sets = [k.doc_shingles(data, int(offsets[i]), int(offsets[i + 1]), config.ngram)
-                            if valid[i] else np.zeros(0, np.uint64) for i in range(len(counts))]
-                    columns["shingle_set"] = pa.array(sets, pa.list_(pa.uint64()))
+                    flat, starts = k.doc_sets(data, offsets, valid, np.arange(len(counts)), config.ngram)
+                    columns["shingle_set"] = pa.ListArray.from_arrays(pa.array(starts.astype(np.int32)),
+                                                                      pa.array(flat))
                 table = pa.table(columns)
                 if writer is None:
                     name = f"shard-{ctx.shard_index:06d}-{uuid.uuid4().hex[:8]}.parquet"
@@ -396,12 +387,13 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         pairs = _candidate_pairs(
             (self._read(state, f"band_{j}").to_numpy() for j in range(bands)), rank, empty)
         involved = np.unique(pairs) if len(pairs) else np.zeros(0, np.int64)
-        if config.verify == "exact":
-            sets_column = self._take(state, "shingle_set", involved)
-            sets = {int(i): np.asarray(s.values.to_numpy(), np.uint64)
-                    for i, s in zip(involved, sets_column, strict=True)}
-            similarity = _exact_similarity(pairs, sets)
-        elif len(pairs):
+        if config.verify == "exact" and len(pairs):
+            taken = self._take(state, "shingle_set", involved)
+            flat = taken.flatten().to_numpy()
+            starts = (taken.offsets.to_numpy() - taken.offsets[0].as_py()).astype(np.int64)
+            where = np.searchsorted(involved, pairs)
+            similarity = k.pair_jaccard(flat, starts, where[:, 0], where[:, 1])
+        elif len(pairs) and config.verify != "exact":
             flat = self._take(state, "signature", involved).values.to_numpy()
             sig = flat.reshape(len(involved), config.num_perm)
             where = np.searchsorted(involved, pairs)  # involved is sorted and distinct
