@@ -105,40 +105,51 @@ def _shingle_hashes(data: np.ndarray, start: int, end: int, ngram: int, out: np.
 
 @njit(cache=True, nogil=True)
 def signatures(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: int,
-               a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               a: np.ndarray, b: np.ndarray, want_sets: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MinHash signatures of documents held as UTF-8 bytes and Arrow-style offsets.
 
     Permutation ``p`` maps a shingle's hash ``x`` (its top 32 bits) to
     ``(a[p] * x + b[p]) >> 32`` in 64-bit arithmetic (multiply-add-shift, a strongly
-    universal family). Returns ``(signatures uint32 (n, P), shingle counts int64 (n,))``;
-    a document with no word (or null: ``valid`` false) has count 0 and all-``0xFFFFFFFF``.
+    universal family). Returns ``(signatures uint32 (n, P), shingle counts int64 (n,), flat,
+    starts)``; a document with no word (or null: ``valid`` false) has count 0 and
+    all-``0xFFFFFFFF``. With ``want_sets``, ``flat[starts[d]:starts[d + 1]]`` is document
+    ``d``'s shingle set as in ``doc_sets``, made in the same pass (the words are not split twice).
     """
     n = offsets.shape[0] - 1
     perms = a.shape[0]
     sig = np.full((n, perms), _EMPTY, np.uint32)
     counts = np.zeros(n, np.int64)
     longest = 1
+    bound = 0
     for d in range(n):
         longest = max(longest, offsets[d + 1] - offsets[d])
+        bound += (offsets[d + 1] - offsets[d]) // 2 + 2
     buf = np.empty(longest // 2 + 2, np.uint64)
-    mins = np.empty(perms, np.uint64)
+    xs = np.empty(longest // 2 + 2, np.uint64)
+    flat = np.empty(bound if want_sets else 0, np.uint32)
+    starts = np.zeros(n + 1, np.int64)
+    w = 0
     for d in range(n):
-        if not valid[d]:
-            continue
-        k = _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, buf)
+        k = _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, buf) if valid[d] else 0
         counts[d] = k
-        if k == 0:
-            continue
-        mins[:] = np.uint64(0xFFFFFFFFFFFFFFFF)
         for s in range(k):
-            x = buf[s] >> np.uint64(32)
+            xs[s] = buf[s] >> np.uint64(32)
+        if k:
+            # Permutations outside, shingles inside: the inner loop is a min-reduction over
+            # a contiguous array, which the compiler vectorises (about 1.7x the other order).
             for p in range(perms):
-                v = (a[p] * x + b[p]) >> np.uint64(32)
-                if v < mins[p]:
-                    mins[p] = v
-        for p in range(perms):
-            sig[d, p] = np.uint32(mins[p])
-    return sig, counts
+                ap = a[p]
+                bp = b[p]
+                m = np.uint64(0xFFFFFFFFFFFFFFFF)
+                for s in range(k):
+                    m = min(m, (ap * xs[s] + bp) >> np.uint64(32))
+                sig[d, p] = np.uint32(m)
+            if want_sets:
+                top = np.unique(xs[:k]).astype(np.uint32)
+                flat[w : w + top.shape[0]] = top
+                w += top.shape[0]
+        starts[d + 1] = w
+    return sig, counts, flat[:w].copy(), starts
 
 
 @njit(cache=True, nogil=True)
@@ -236,7 +247,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bucket_pairs(keys: np.ndarray, order: np.ndarray, empty: np.ndarray, max_bucket: int) -> np.ndarray:
     """Candidate pairs from one band: documents whose keys are equal.
 

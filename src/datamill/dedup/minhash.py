@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,7 +44,8 @@ from datamill.dedup import _kernels as k
 from datamill.dedup.lsh import optimal_bands
 from datamill.pipeline import Aggregate, Outcome, StepConfig, StepContext, register
 
-__all__ = ["MinHashConfig", "MinHashDedup", "NearDuplicates", "near_duplicates", "permutations"]
+__all__ = ["MinHashConfig", "MinHashDedup", "NearDuplicates", "Signed", "near_duplicates", "permutations", "sign",
+           "signatures"]
 
 Verify = Literal["none", "signature", "exact"]
 
@@ -66,18 +67,24 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _as_text_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+def _as_strings(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    """``texts`` as one large_string Arrow array (a copy only where the type or chunks need one)."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
     if not isinstance(texts, pa.Array):
         texts = pa.array(texts, pa.large_string())
-    if pa.types.is_string(texts.type):
+    if pa.types.is_string(texts.type) or pa.types.is_string_view(texts.type) or pa.types.is_null(texts.type):
         texts = texts.cast(pa.large_string())
     if not pa.types.is_large_string(texts.type):
         raise TypeError(f"texts must be strings, got Arrow type {texts.type}")
+    return texts  # type: ignore[return-value]
+
+
+def _as_text_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    """``texts`` ready for the kernels: large_string, valid UTF-8, lower-cased."""
     # Invalid UTF-8 is read with U+FFFD, as by every text step; then Unicode lower-casing in
     # Arrow (the kernel folds ASCII only).
-    return pc.utf8_lower(repair_utf8(texts)[0])  # type: ignore[no-any-return]
+    return pc.utf8_lower(repair_utf8(_as_strings(texts))[0])  # type: ignore[no-any-return]
 
 
 def _buffers(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,35 +97,57 @@ def _buffers(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.nda
     return data, offsets, valid
 
 
+@dataclass
+class Signed:
+    """What one pass over texts gives: signatures, shingle counts and (optionally) shingle sets.
+
+    Document ``d``'s set is ``flat[starts[d]:starts[d + 1]]`` (sorted distinct 32-bit hashes).
+    """
+
+    sig: np.ndarray
+    counts: np.ndarray
+    flat: np.ndarray
+    starts: np.ndarray
+
+
+def sign(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray, *, ngram: int = 5, num_perm: int = 128,
+         seed: int = 1, sets: bool = False, workers: int = 1) -> Signed:
+    """Sign ``texts`` in chunks, on ``workers`` threads (the kernels release the GIL)."""
+    a, b = permutations(num_perm, seed)
+    array = _as_strings(texts)
+
+    def run(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        data, offsets, valid = _buffers(_as_text_array(array.slice(start, _THREAD_CHUNK)))
+        return k.signatures(data, offsets, valid, ngram, a, b, sets)  # type: ignore[no-any-return]
+
+    starts_at = range(0, len(array), _THREAD_CHUNK)
+    if workers <= 1 or len(starts_at) < 2:
+        parts = [run(start) for start in starts_at]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(run, starts_at))
+    if not parts:
+        return Signed(np.zeros((0, num_perm), np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint32),
+                      np.zeros(1, np.int64))
+    shift = np.cumsum([0] + [len(p[2]) for p in parts[:-1]])
+    starts = np.concatenate([np.zeros(1, np.int64)] + [p[3][1:] + s for p, s in zip(parts, shift, strict=True)])
+    return Signed(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                  np.concatenate([p[2] for p in parts]), starts)
+
+
 def signatures(texts: Sequence[str | None] | pa.Array, *, ngram: int = 5, num_perm: int = 128, seed: int = 1,
                workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures ``(n, num_perm)`` uint32 and shingle counts ``(n,)`` of ``texts``.
 
     Null texts and texts without a word get count 0 (they are never anyone's duplicate).
-    ``workers`` threads share the work (the kernel releases the GIL).
+    ``workers`` threads share the work.
 
     >>> sig, counts = signatures(["the cat sat on the mat today", "The cat sat on the mat today!"])
     >>> bool((sig[0] == sig[1]).all()), counts.tolist()
     (True, [3, 3])
     """
-    a, b = permutations(num_perm, seed)
-    array = _as_text_array(texts)
-    n = len(array)
-    if workers <= 1 or n < 2 * _THREAD_CHUNK:
-        data, offsets, valid = _buffers(array)
-        return k.signatures(data, offsets, valid, ngram, a, b)  # type: ignore[no-any-return]
-    sig = np.empty((n, num_perm), np.uint32)
-    counts = np.empty(n, np.int64)
-
-    def run(start: int) -> None:
-        data, offsets, valid = _buffers(array.slice(start, _THREAD_CHUNK))  # type: ignore[arg-type]
-        s, c = k.signatures(data, offsets, valid, ngram, a, b)
-        sig[start : start + len(c)] = s
-        counts[start : start + len(c)] = c
-
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, range(0, n, _THREAD_CHUNK)))
-    return sig, counts
+    signed = sign(texts, ngram=ngram, num_perm=num_perm, seed=seed, workers=workers)
+    return signed.sig, signed.counts
 
 
 def _default_weights(verify: Verify) -> tuple[float, float]:
@@ -126,20 +155,27 @@ def _default_weights(verify: Verify) -> tuple[float, float]:
     return (0.5, 0.5) if verify == "none" else (0.05, 0.95)
 
 
-def _candidate_pairs(keys_by_band: Iterator[np.ndarray], rank: np.ndarray, empty: np.ndarray) -> np.ndarray:
+def _candidate_pairs(keys_by_band: Iterable[np.ndarray], rank: np.ndarray, empty: np.ndarray,
+                     workers: int = 1) -> np.ndarray:
     """Distinct candidate pairs ``(i, j)``, ``rank[i] < rank[j]``, over all bands."""
-    found: list[np.ndarray] = []
-    for keys in keys_by_band:
+
+    def one(keys: np.ndarray) -> np.ndarray:
         order = np.lexsort((rank, keys))  # by key, ties by rank: buckets list their best first
-        found.append(k.bucket_pairs(keys, order, empty, MAX_BUCKET))
-    if not found:
-        return np.zeros((0, 2), np.int64)
-    pairs = np.concatenate(found)
+        return k.bucket_pairs(keys, order, empty, MAX_BUCKET)  # type: ignore[no-any-return]
+
+    if workers <= 1:
+        found = [one(keys) for keys in keys_by_band]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            found = list(pool.map(one, keys_by_band))
+    pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
     if not len(pairs):
         return pairs
     swap = rank[pairs[:, 0]] > rank[pairs[:, 1]]
     pairs[swap] = pairs[swap][:, ::-1]
-    return np.unique(pairs, axis=0)
+    n = np.int64(len(rank))
+    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])  # one int per pair: much faster than unique rows
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 @dataclass
@@ -190,22 +226,19 @@ def near_duplicates(
         bands, rows = optimal_bands(threshold, num_perm, *_default_weights(verify))
     if bands * rows > num_perm:
         raise ValueError(f"bands * rows = {bands * rows} is more than num_perm = {num_perm}")
-    array = _as_text_array(texts)
-    n = len(array)
-    sig, counts = signatures(array, ngram=ngram, num_perm=num_perm, seed=seed, workers=workers)
+    signed = sign(texts, ngram=ngram, num_perm=num_perm, seed=seed, sets=verify == "exact", workers=workers)
+    n = len(signed.counts)
     order_rank = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, np.int64)
-    keys = k.band_keys(sig, bands, rows)
-    empty = counts == 0
-    pairs = _candidate_pairs((np.ascontiguousarray(keys[:, j]) for j in range(bands)), order_rank, empty)
+    keys = k.band_keys(signed.sig, bands, rows)
+    bands_keys = [np.ascontiguousarray(keys[:, j]) for j in range(bands)]
+    pairs = _candidate_pairs(bands_keys, order_rank, signed.counts == 0, workers)
     candidates = len(pairs)
-    if verify == "exact":
-        data, offsets, valid = _buffers(array)
-        involved = np.unique(pairs)
-        flat, starts = k.doc_sets(data, offsets, valid, involved, ngram)
-        where = np.searchsorted(involved, pairs)
-        similarity = k.pair_jaccard(flat, starts, where[:, 0], where[:, 1]) if len(pairs) else np.zeros(0)
+    if not len(pairs):
+        similarity = np.zeros(0)
+    elif verify == "exact":
+        similarity = k.pair_jaccard(signed.flat, signed.starts, pairs[:, 0], pairs[:, 1])
     else:
-        similarity = k.signature_similarity(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+        similarity = k.signature_similarity(signed.sig[pairs[:, 0]], signed.sig[pairs[:, 1]])
     if verify != "none":
         keep = similarity >= threshold
         pairs, similarity = pairs[keep], similarity[keep]
@@ -322,7 +355,8 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
                                         "(they all add one) or add it with map.python.")
                 texts = _as_text_array(batch.column(config.text_column))
                 data, offsets, valid = _buffers(texts)
-                sig, counts = k.signatures(data, offsets, valid, config.ngram, a, b)
+                sig, counts, flat, starts = k.signatures(data, offsets, valid, config.ngram, a, b,
+                                                         config.verify == "exact")
                 keys = k.band_keys(sig, bands, rows)
                 columns: dict[str, pa.Array] = {
                     ID: batch.column(ID).cast(pa.string()),
@@ -334,7 +368,6 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
                 for j in range(bands):
                     columns[f"band_{j}"] = pa.array(keys[:, j])
                 if config.verify == "exact":
-                    flat, starts = k.doc_sets(data, offsets, valid, np.arange(len(counts)), config.ngram)
                     columns["shingle_set"] = pa.ListArray.from_arrays(pa.array(starts.astype(np.int32)),
                                                                       pa.array(flat))
                 table = pa.table(columns)
