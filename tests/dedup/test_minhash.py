@@ -198,3 +198,44 @@ def test_pipeline_same_survivors_and_version_with_one_and_two_workers(tmp_path: 
         assert report.dropped["near_duplicate"] > 2000
         versions.append((report.output, report.explained))
     assert versions[0] == versions[1]
+
+
+def test_new_documents_are_checked_against_an_earlier_index(tmp_path: Path) -> None:
+    """`save_index` keeps the survivors' signatures; `against` checks new documents with them."""
+    texts = _texts(300)
+    old = [{"id": f"a{i:04d}", "text": t} for i, t in enumerate(texts[:200])]
+    rng = random.Random(5)
+    # New: copies of old documents (a word or two changed), copies among themselves, and new text.
+    new = [{"id": f"b{i:04d}", "text": " ".join(w for w in texts[i].split() if rng.random() > 0.01)}
+           for i in range(0, 40)]
+    new += [{"id": f"c{i:04d}", "text": t} for i, t in enumerate(texts[200:])]
+    new += [{"id": "d0000", "text": texts[250]}]
+    ws = dm.Workspace.init(tmp_path / "ws")
+    ws.write("old", pa.Table.from_pylist(old))
+    ws.write("new", pa.Table.from_pylist(new))
+
+    def run(ref: str, **options: object) -> dm.RunResult:
+        spec = {"name": "corpus", "steps": [
+            {"id": "docs", "uses": "read.dataset", "with": {"ref": ref}},
+            {"id": "near", "uses": "dedup.minhash", "input": "docs", "with": {"save_index": True, **options}}]}
+        return dm.Pipeline.from_dict(spec, base_dir=tmp_path).run(ws)
+
+    first = run("old")
+    index = ws.open("corpus.near.index")
+    assert index.num_rows == first.step("near").rows_out  # the survivors only
+    second = run("new", against="corpus.near.index")
+    removed = ws.open(second.step("near").explained or "").to_arrow().to_pylist()
+    by_id = {r["id"]: r["duplicate_of"] for r in removed}
+    survivors_of_old = set(index.to_arrow()["id"].to_pylist())
+    assert all(by_id.get(f"b{i:04d}") in survivors_of_old for i in range(40) if f"a{i:04d}" in survivors_of_old)
+    assert by_id["d0000"] == "c0050"  # a copy among the new documents: the smaller id survives
+    grown = ws.open("corpus.near.index")
+    assert grown.num_rows == index.num_rows + second.step("near").rows_out
+    # A newer index is a new input: the same step runs again instead of coming from the cache.
+    # Documents it holds already (same ids) are the same documents: kept, and not indexed twice.
+    third = run("new", against="corpus.near.index")
+    assert third.step("near").status == "ran"
+    assert third.step("near").rows_out == second.step("near").rows_out
+    assert ws.open("corpus.near.index").num_rows == grown.num_rows
+    with pytest.raises(dm.ConfigError, match="was built with"):
+        run("new", against="corpus.near.index", num_perm=64)

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,7 +40,7 @@ from pydantic import Field, model_validator
 
 from datamill.clean.text import repair_utf8
 from datamill.core.columns import ID
-from datamill.core.errors import PipelineError
+from datamill.core.errors import ConfigError, DatamillError, PipelineError
 from datamill.dedup import _kernels as k
 from datamill.dedup.lsh import optimal_bands
 from datamill.pipeline import Aggregate, Outcome, StepConfig, StepContext, register
@@ -272,6 +273,13 @@ class MinHashConfig(StepConfig):
         "drop", description="`drop` removes all but each cluster's survivor; `annotate` keeps every row "
         "and adds `cluster_id`, `cluster_size` and `duplicate_of`.")
     reason: str = Field("near_duplicate", pattern=r"^[a-z][a-z0-9_]*$", description="Ledger reason of dropped rows.")
+    against: str | None = Field(
+        None, description="An index saved by an earlier run (`save_index`), e.g. `corpus.near.index`: the "
+        "new documents are checked against it without signing the old ones again; old documents always "
+        "survive. The run pins the version it used (`name@<hash>`), so a newer index means a new run.")
+    save_index: bool = Field(
+        False, description="Save the surviving documents' signatures (with those of `against`) as "
+        "`<pipeline>.<step>.index`, for later runs' `against`.")
     spill_dir: str | None = Field(
         None, description="Folder for the signatures spilled between the two passes (the system's temp "
         "folder when unset). On a cluster it must be reachable from every worker.")
@@ -285,6 +293,12 @@ class MinHashConfig(StepConfig):
         if self.keep == "best" and self.score_column is None:
             raise ValueError("`keep: best` needs `score_column`, the column whose highest value survives")
         return self
+
+    def index_params(self) -> str:
+        """What an index must have been built with to be compared with this config's signatures."""
+        bands, rows = self.banding()
+        return (f"ngram={self.ngram};num_perm={self.num_perm};seed={self.seed};bands={bands};rows={rows};"
+                f"sets={self.verify == 'exact'}")
 
     def banding(self) -> tuple[int, int]:
         """The ``(bands, rows)`` in use."""
@@ -321,6 +335,22 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
     """
 
     version = 1
+
+    def __init__(self, config: Any = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        self._pending_index: tuple[list[tuple[int, str, int]], pa.Array] | None = None
+        self._known: pa.Array = pa.array([], pa.string())
+        against = self.config.against
+        if against is not None and not _pinned(against):
+            # Pin `against` to the version there now: the step's cache key then changes with it.
+            from datamill.store.workspace import active_workspace
+
+            try:
+                dataset = active_workspace().open(against)
+            except DatamillError:
+                return  # no workspace here (validating a file): resolved when the run opens one
+            name = against.split("@", 1)[0]
+            self.config = self.config.model_copy(update={"against": f"{name}@{dataset.id}"})
 
     def required_columns(self) -> dict[str, str]:
         """``id`` and the text column must be there, plus the score column for ``keep: best``."""
@@ -367,6 +397,7 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
                     columns["score"] = batch.column(config.score_column).cast(pa.float64())
                 for j in range(bands):
                     columns[f"band_{j}"] = pa.array(keys[:, j])
+                columns["params"] = pa.repeat(pa.scalar(config.index_params()), len(counts)).dictionary_encode()
                 if config.verify == "exact":
                     columns["shingle_set"] = pa.ListArray.from_arrays(pa.array(starts.astype(np.int32)),
                                                                       pa.array(flat))
@@ -390,33 +421,100 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
 
     def finalize(self, state: MinHashState) -> pa.Table:
         """Find the clusters band by band; the model lists every clustered row and its survivor."""
+        old = self._index_shards()
+        sources = MinHashState(old + state.files, state.folder)
+        keep_files = False
         try:
-            return self._clusters(state)
+            model = self._clusters(sources, len(old))
+            if self.config.save_index:
+                dropped = model.filter(pc.is_valid(model.column("duplicate_of"))).column(ID).combine_chunks()
+                self._pending_index = (sources.files, pa.concat_arrays([dropped, self._known]))
+                keep_files = True
+            return model
         finally:
-            for folder in {os.path.dirname(p) for _, p, _ in state.files}:
-                shutil.rmtree(folder, ignore_errors=True)
+            if not keep_files:
+                _remove_spill(state)
+
+    def _index_shards(self) -> list[tuple[int, str, int]]:
+        """The shards of the `against` index as sources (order -1: before this run's shards)."""
+        if self.config.against is None:
+            return []
+        from datamill.store.workspace import active_workspace
+
+        ws = active_workspace()
+        dataset = ws.open(self.config.against)
+        names = dataset.schema.names
+        if "params" not in names or "signature" not in names:
+            raise ConfigError(f"dedup.minhash: `against: {self.config.against}` is not a MinHash index; use "
+                              "the `<pipeline>.<step>.index` that a run with `save_index: true` wrote.")
+        store = ws.objects
+        shards = []
+        for shard in dataset.shards:
+            path = store.path(shard["path"])
+            shards.append((-1, path if store.is_local else store.fs.unstrip_protocol(path), shard["rows"]))
+        if shards:
+            built = str(_read_columns(shards[0][1], ["params"]).column(0)[0].as_py())
+            if built != self.config.index_params():
+                raise ConfigError(
+                    f"dedup.minhash: the index {self.config.against} was built with {built}, this step uses "
+                    f"{self.config.index_params()}; set the same ngram, num_perm, seed, bands/rows and verify "
+                    "(or build a new index without `against`).")
+        return shards
+
+    def extra_outputs(self, model: pa.Table) -> dict[str, tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+        """With ``save_index``: the ``index`` (the `against` index plus this run's survivors)."""
+        if self._pending_index is None:
+            return {}
+        files, dropped = self._pending_index
+        self._pending_index = None
+        if not files:
+            return {}
+        schema = _schema_of(files[-1][1])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for order, path, _ in files:
+                    for batch in _read_columns(path, None).to_batches(max_chunksize=65_536):
+                        if order >= 0:  # this run's rows: the duplicates stay out of the index
+                            batch = batch.filter(pc.invert(pc.is_in(batch.column(ID), value_set=dropped)))
+                        yield batch.select(schema.names).cast(schema)
+            finally:
+                _remove_spill(MinHashState([f for f in files if f[0] >= 0]))
+
+        return {"index": (schema, batches())}
 
     def _read(self, state: MinHashState, column: str) -> pa.ChunkedArray:
-        parts = [pq.read_table(path, columns=[column]).column(0) for _, path, _ in state.files]
+        parts = [_read_columns(path, [column]).column(0) for _, path, _ in state.files]
         return pa.chunked_array([c for part in parts for c in part.chunks], type=parts[0].type)
 
-    def _clusters(self, state: MinHashState) -> pa.Table:
+    def _clusters(self, state: MinHashState, old_rows: int = 0) -> pa.Table:
+        """Clusters over ``state``'s sources; the first ``old_rows`` sources are an earlier index."""
         config = self.config
+        old_rows = sum(rows for _, _, rows in state.files[:old_rows])
         if not state.files:
             return _CLUSTER_SCHEMA.empty_table()
         bands, _ = config.banding()
         ids = self._read(state, ID).combine_chunks()
         n = len(ids)
-        if pc.count_distinct(ids).as_py() != n:
-            counts = pc.value_counts(ids)
-            repeated = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:3]
-            raise PipelineError(
-                f"dedup.minhash: ids must be unique to say which row each dropped row duplicates, but "
-                f"{repeated} appear more than once. Read the data with a datamill reader (ids are unique "
-                "per file and locator) or drop exact copies of the same record first.")
+        for part in (ids.slice(0, old_rows), ids.slice(old_rows)):
+            if pc.count_distinct(part).as_py() != len(part):
+                counts = pc.value_counts(part)
+                repeated = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:3]
+                raise PipelineError(
+                    f"dedup.minhash: ids must be unique to say which row each dropped row duplicates, but "
+                    f"{repeated} appear more than once. Read the data with a datamill reader (ids are unique "
+                    "per file and locator) or drop exact copies of the same record first.")
         shingles = self._read(state, "shingles").to_numpy()
-        rank = self._rank(state, ids, shingles)
+        rank = self._rank(state, ids, shingles, old_rows)
         empty = shingles == 0
+        # A row whose id the index holds already is that same document, read again: it stays, and
+        # is compared through its indexed twin only.
+        known = np.zeros(n, bool)
+        if old_rows:
+            known[old_rows:] = pc.is_in(ids.slice(old_rows), value_set=ids.slice(0, old_rows)).to_numpy(
+                zero_copy_only=False)
+            empty |= known
+        self._known = ids.filter(pa.array(known))
         pairs = _candidate_pairs(
             (self._read(state, f"band_{j}").to_numpy() for j in range(bands)), rank, empty)
         involved = np.unique(pairs) if len(pairs) else np.zeros(0, np.int64)
@@ -444,8 +542,9 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         pair_sim = {(int(i), int(j)): float(s) for (i, j), s in zip(pairs, similarity, strict=True)}
         sims = [1.0 if r == i else pair_sim.get((int(r), int(i)), pair_sim.get((int(i), int(r))))
                 for i, r in zip(clustered, survivor, strict=True)]
-        duplicate_of = pc.if_else(pa.array(survivor == clustered), pa.scalar(None, pa.string()),
-                                  ids.take(pa.array(survivor)))
+        # Rows of an earlier index are never dropped here (they are not this run's to drop).
+        duplicate_of = pc.if_else(pa.array((survivor == clustered) | (clustered < old_rows)),
+                                  pa.scalar(None, pa.string()), ids.take(pa.array(survivor)))
         return pa.table({
             ID: ids.take(pa.array(clustered)),
             "duplicate_of": duplicate_of,
@@ -460,18 +559,18 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         for _, path, count in state.files:
             lo, hi = np.searchsorted(rows, [start, start + count])
             if hi > lo:
-                local = pq.read_table(path, columns=[column]).column(0).combine_chunks()
+                local = _read_columns(path, [column]).column(0).combine_chunks()
                 pieces.append(local.take(pa.array(rows[lo:hi] - start)))
             start += count
         if not pieces:
             return pa.array([], pq.read_schema(state.files[0][1]).field(column).type)
         return pa.concat_arrays(pieces)
 
-    def _rank(self, state: MinHashState, ids: pa.Array, shingles: np.ndarray) -> np.ndarray:
-        """Each row's place in survivor order: the policy first, then the smallest id."""
+    def _rank(self, state: MinHashState, ids: pa.Array, shingles: np.ndarray, old_rows: int = 0) -> np.ndarray:
+        """Each row's place in survivor order: an earlier index's rows, the policy, the smallest id."""
         config = self.config
-        table: dict[str, Any] = {"id": ids}
-        keys: list[tuple[str, str]] = []
+        table: dict[str, Any] = {"id": ids, "new": pa.array(np.arange(len(ids)) >= old_rows)}
+        keys: list[tuple[str, str]] = [("new", "ascending")]
         if config.keep == "longest":
             table["length"] = pa.array(shingles)
             keys.append(("length", "descending"))
@@ -496,6 +595,33 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         """Every dropped row: its id, the id it duplicates, the cluster's size and their similarity."""
         dropped = model.filter(pc.is_valid(model.column("duplicate_of")))
         return dropped.append_column("reason", pa.repeat(pa.scalar(self.config.reason), dropped.num_rows))
+
+
+def _pinned(ref: str) -> bool:
+    """Whether ``ref`` names one version for good (``@<hash>``, not a name or a number)."""
+    version = ref.rsplit("@", 1)[1] if "@" in ref else ""
+    return len(version) >= 8 and not version.isdigit()
+
+
+def _read_columns(path: str, columns: list[str] | None) -> pa.Table:
+    """Columns of a spill file or of a stored shard (any fsspec URL)."""
+    if "://" not in path:
+        return pq.read_table(path, columns=columns)
+    with fsspec.open(path, "rb") as handle:
+        return pq.read_table(handle, columns=columns)
+
+
+def _schema_of(path: str) -> pa.Schema:
+    if "://" not in path:
+        return pq.read_schema(path)
+    with fsspec.open(path, "rb") as handle:
+        return pq.read_schema(handle)
+
+
+def _remove_spill(state: MinHashState) -> None:
+    for folder in {os.path.dirname(p) for order, p, _ in state.files if order >= 0}:
+        if os.path.basename(folder).startswith("datamill-minhash-"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _annotate(batch: pa.RecordBatch, model: pa.Table) -> pa.RecordBatch:

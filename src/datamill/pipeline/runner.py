@@ -466,6 +466,12 @@ class _Run:
 
     def _commit_side_table(self, planned: PlannedStep, model: Any, exec_id: int) -> str | None:
         """Store an Aggregate's side table (what it removed and why) as ``<pipeline>.<step>.removed``."""
+        producer = {"run_id": self.run_id, "pipeline": self.spec.name, "step": planned.id}
+        # Other side outputs (an index for later runs): written, not reported.
+        extra_outputs = getattr(planned.step, "extra_outputs", None)
+        for suffix, (schema, batches) in (extra_outputs(model) if extra_outputs is not None else {}).items():
+            self.ws.write(f"{self.spec.name}.{planned.id}.{suffix}", batches, schema=schema, run_id=self.run_id,
+                          execution_id=exec_id, kind="side", producer=producer)
         side_table = getattr(planned.step, "side_table", None)
         if side_table is None:
             return None
@@ -474,7 +480,7 @@ class _Run:
             return None
         name = f"{self.spec.name}.{planned.id}.removed"
         version = self.ws.write(name, table, run_id=self.run_id, execution_id=exec_id, kind="side",
-                                producer={"run_id": self.run_id, "pipeline": self.spec.name, "step": planned.id})
+                                producer=producer)
         return f"{name}@{version.id[:12]}"
 
     def _empty_output_schema(self, planned: PlannedStep, schema: pa.Schema) -> pa.Schema:

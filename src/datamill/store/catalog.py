@@ -237,14 +237,16 @@ class Catalog:
                 .order_by(executions.c.id.desc()).limit(1)
             ).first())
 
-    def side_version(self, fingerprint: str) -> str | None:
-        """The side table (``kind`` side) an execution with this fingerprint wrote, if any."""
+    def side_version(self, fingerprint: str, suffix: str = ".removed") -> str | None:
+        """The side table (``kind`` side, name ending in ``suffix``) an execution with this
+        fingerprint wrote, if any."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(refs.c.version_id)
                 .join(versions, versions.c.id == refs.c.version_id)
                 .join(executions, executions.c.id == versions.c.execution_id)
-                .where(executions.c.fingerprint == fingerprint, refs.c.kind == "side")
+                .where(executions.c.fingerprint == fingerprint, refs.c.kind == "side",
+                       refs.c.name.endswith(suffix, autoescape=True))
                 .order_by(refs.c.created_at.desc()).limit(1)
             ).first()
         return None if row is None else str(row.version_id)
