@@ -195,6 +195,16 @@ def main() -> None:
         (OUT / "text" / f"story-{lang}.txt").write_text(OTHER_LANGUAGES[lang] * 4, encoding="utf-8")
     (OUT / "text" / "spam.txt").write_text("BUY NOW!!! Best prices on watches, click here.\n" * 60,
                                            encoding="utf-8")
+    # The same article twice: as a web page, and from a mirror as text with a header of its own
+    # and its quotes "smartened". dedup.minhash finds the copy; exact dedup cannot.
+    book, first, count = HTMLS[3]
+    mirrored = excerpt(books, book, first, count).replace('"', "\u201d")
+    (OUT / "text" / f"mirror-{book}.txt").write_text(
+        "Mirrored from the Reading Room archive.\n\n" + mirrored + "\n", encoding="utf-8")
+    # A verbatim second copy of a text file under another name: exact dedup removes it.
+    book, first, count = TEXTS[0]
+    (OUT / "text" / f"copy-of-{book}.txt").write_text(excerpt(books, book, first, count) + "\n",
+                                                      encoding="utf-8")
     (OUT / "text" / "empty.txt").write_bytes(b"")
     (OUT / "text" / "firmware.txt").write_bytes(zlib.compress(bytes(range(256)) * 64))
 

@@ -145,6 +145,11 @@ def test_demo_runs_the_bundled_pipelines(tmp_path: Path) -> None:
         assert step["rows_in"] + step.get("created", 0) == step["rows_out"] + step.get("merged", 0) + sum(
             step["dropped"].values()) + sum(step["quarantined"].values())
     assert corpus["english"]["dropped"]["language_not_kept"] >= 3
+    # The verbatim copy and the mirrored page (own header, curly quotes) go; each says what it copies.
+    assert corpus["exact"]["dropped"] == {"exact_duplicate": 1}
+    assert corpus["near"]["dropped"] == {"near_duplicate": 1}
+    removed = cli_json(tmp_path / "d", "head", corpus["near"]["explained"], "-n", "5")["rows"]
+    assert len(removed) == 1 and removed[0]["similarity"] >= 0.8
     texts = cli_json(tmp_path / "d", "head", "corpus", "-n", "100")["rows"]
     assert any("The café on the corner" in r["text"] for r in texts)  # the mojibake was repaired
 
