@@ -376,9 +376,9 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         path = ""
         total = 0
         try:
-            for batch in batches:
-                if not batch.num_rows:
-                    continue
+            # Slices of a few thousand rows: a 65,536-row batch of long texts would otherwise
+            # hold its lower-cased copy and its shingle sets at once (hundreds of MB).
+            for batch in (piece for whole in batches for piece in _slices(whole, _THREAD_CHUNK)):
                 if ID not in batch.schema.names:
                     raise PipelineError(f"step {ctx.step_id!r}: dedup.minhash needs an `{ID}` column to name "
                                         "what each dropped row duplicates; read the data with a datamill reader "
@@ -474,7 +474,7 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 for order, path, _ in files:
-                    for batch in _read_columns(path, None).to_batches(max_chunksize=65_536):
+                    for batch in _batches(path):
                         if order >= 0:  # this run's rows: the duplicates stay out of the index
                             batch = batch.filter(pc.invert(pc.is_in(batch.column(ID), value_set=dropped)))
                         yield batch.select(schema.names).cast(schema)
@@ -553,15 +553,15 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
         }, schema=_CLUSTER_SCHEMA)
 
     def _take(self, state: MinHashState, column: str, rows: np.ndarray) -> pa.Array:
-        """``column`` at global row numbers ``rows`` (sorted), reading one spill file at a time."""
+        """``column`` at global row numbers ``rows`` (sorted), one row group at a time."""
         pieces: list[pa.Array] = []
         start = 0
-        for _, path, count in state.files:
-            lo, hi = np.searchsorted(rows, [start, start + count])
-            if hi > lo:
-                local = _read_columns(path, [column]).column(0).combine_chunks()
-                pieces.append(local.take(pa.array(rows[lo:hi] - start)))
-            start += count
+        for _, path, _ in state.files:
+            for group in _row_groups(path, column):
+                lo, hi = np.searchsorted(rows, [start, start + len(group)])
+                if hi > lo:
+                    pieces.append(group.take(pa.array(rows[lo:hi] - start)))
+                start += len(group)
         if not pieces:
             return pa.array([], pq.read_schema(state.files[0][1]).field(column).type)
         return pa.concat_arrays(pieces)
@@ -609,6 +609,29 @@ def _read_columns(path: str, columns: list[str] | None) -> pa.Table:
         return pq.read_table(path, columns=columns)
     with fsspec.open(path, "rb") as handle:
         return pq.read_table(handle, columns=columns)
+
+
+def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
+
+
+def _batches(path: str) -> Iterator[pa.RecordBatch]:
+    """Every column of a spill file or stored shard, in batches."""
+    with _open_binary(path) as handle:
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=8192)
+
+
+def _open_binary(path: str) -> Any:
+    return fsspec.open(path, "rb").open() if "://" in path else open(path, "rb")
+
+
+def _row_groups(path: str, column: str) -> Iterator[pa.Array]:
+    """One column of a spill file or stored shard, row group by row group."""
+    with _open_binary(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group, columns=[column]).column(0).combine_chunks()
 
 
 def _schema_of(path: str) -> pa.Schema:
