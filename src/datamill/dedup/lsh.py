@@ -23,7 +23,7 @@ def candidate_probability(similarity: float | np.ndarray, bands: int, rows: int)
     """Probability that two documents of Jaccard ``similarity`` share a band.
 
     >>> round(float(candidate_probability(0.8, 9, 13)), 3)
-    0.41
+    0.399
     """
     s = np.asarray(similarity, dtype=np.float64)
     out = 1.0 - (1.0 - s**rows) ** bands

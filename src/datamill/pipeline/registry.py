@@ -49,6 +49,8 @@ _BUILTINS = {
     "filter.fineweb": "datamill.clean.quality",
     "chunk.text": "datamill.clean.chunk",
     "dedup.exact": "datamill.dedup.exact",
+    "dedup.lines": "datamill.dedup.lines",
+    "dedup.decontaminate": "datamill.dedup.decontaminate",
     "table.to_text": "datamill.clean.table_text",
     "filter.expr": "datamill.ops.filter",
     "map.python": "datamill.ops.map",
