@@ -65,3 +65,23 @@ def test_dedup_by_default_removes_exact_then_near_copies(corpus_ws: Path) -> Non
     assert report["removed"]["exact_duplicate"] == 18  # every 7th passage was copied verbatim
     assert report["removed"]["near_duplicate"] >= 20
     assert report["output"].startswith("docs.clean@") and len(report["explained"]) == 2
+
+
+def test_dedup_lines_and_decontamination_report_what_they_found(corpus_ws: Path) -> None:
+    with CORPUS.open(encoding="utf-8") as lines:
+        texts = [json.loads(line)["text"] for line, _ in zip(lines, range(40), strict=False)]
+    # An evaluation set with one item lifted from passage 3 (a 20-word question) and one unseen.
+    words = texts[3].split()
+    (corpus_ws / "quiz.jsonl").write_text(
+        json.dumps({"text": " ".join(words[10:30])}) + "\n"
+        + json.dumps({"text": "an evaluation question that no training passage contains anywhere at all"}) + "\n",
+        encoding="utf-8")
+    report = cli_json(corpus_ws, "dedup", "docs", "--lines", "--decontaminate", "quiz.jsonl", "--no-progress")
+    assert [s["id"] for s in report["run"]["steps"]] == ["input", "exact", "near", "lines", "decontaminate"]
+    assert report["lines"] is not None and report["lines"]["units_removed"] >= 0
+    [leak] = report["contamination"]
+    assert leak["eval"].endswith("quiz.jsonl") and leak["documents"] >= 1
+    assert leak["examples"] and leak["examples"][0]["id"] == "d0003"
+    assert report["removed"]["contaminated"] == leak["documents"]
+    shown = cli(corpus_ws, "dedup", "docs", "--lines", "--decontaminate", "quiz.jsonl", "--no-progress").stdout
+    assert "contamination:" in shown and "quiz.jsonl" in shown

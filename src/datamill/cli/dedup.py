@@ -33,7 +33,7 @@ def _pipeline_name(ref: str) -> str:
 
 
 def dedup_spec(ref: str, *, exact: bool, near: float | None, text_column: str, out: str | None,
-               keep: str) -> dict[str, Any]:
+               keep: str, lines: bool = False, decontaminate: list[str] | None = None) -> dict[str, Any]:
     """The pipeline ``datamill dedup`` runs (a dict for ``Pipeline.from_dict``)."""
     name = _pipeline_name(ref)
     steps: list[dict[str, Any]] = [{"id": "input", "uses": "read.dataset", "with": {"ref": ref}}]
@@ -46,11 +46,19 @@ def dedup_spec(ref: str, *, exact: bool, near: float | None, text_column: str, o
         steps.append({"id": "near", "uses": "dedup.minhash", "input": last,
                       "with": {"text_column": text_column, "threshold": near, "keep": keep}})
         last = "near"
+    if lines:
+        steps.append({"id": "lines", "uses": "dedup.lines", "input": last, "with": {"text_column": text_column}})
+        last = "lines"
+    if decontaminate:
+        steps.append({"id": "decontaminate", "uses": "dedup.decontaminate", "input": last,
+                      "with": {"text_column": text_column, "eval": decontaminate}})
+        last = "decontaminate"
     output = out or f"{ref.split('@', 1)[0]}.dedup"
     return {"name": name, "steps": steps, "outputs": {output: last}}
 
 
-def dedup_report(ws: Any, result: dict[str, Any], ref: str, text_column: str) -> dict[str, Any]:
+def dedup_report(ws: Any, result: dict[str, Any], ref: str, text_column: str,
+                 spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """Clusters, sizes, what was saved and examples side by side, from a run's side tables."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -100,8 +108,9 @@ def dedup_report(ws: Any, result: dict[str, Any], ref: str, text_column: str) ->
                  "duplicate": {"id": members[0], "text": _shown(texts.get(members[0]))}}
                 for s, members in largest]
     by_reason: dict[str, int] = {}
-    for reason in side["reason"].to_pylist():
-        by_reason[reason] = by_reason.get(reason, 0) + 1
+    for step in result["steps"]:
+        for reason, count in step["dropped"].items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
     first, final = result["steps"][0], result["steps"][-1]
     return {
         "input": ref, "output": next(iter(result["outputs"].values()), None),
@@ -109,8 +118,46 @@ def dedup_report(ws: Any, result: dict[str, Any], ref: str, text_column: str) ->
         "clusters": {"count": len(clusters), "sizes": {str(k): v for k, v in sorted(sizes.items())}},
         "saved": {"rows": len(parent), "bytes": saved_bytes, "words": saved_words},
         "examples": examples, "explained": [s["explained"] for s in result["steps"] if s.get("explained")],
+        "lines": _lines_report(result), "contamination": _contamination_report(ws, result, text_column, spec or {}),
         "run": result,
     }
+
+
+def _lines_report(result: dict[str, Any]) -> dict[str, Any] | None:
+    step = next((s for s in result["steps"] if s["id"] == "lines"), None)
+    if step is None:
+        return None
+    metrics = step["metrics"]
+    counts = {name: int(metrics.get(name, 0)) for name in ("units_removed", "chars_removed", "docs_changed")}
+    return {**counts, "explained": step.get("explained")}
+
+
+def _contamination_report(ws: Any, result: dict[str, Any], text_column: str,
+                          spec: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Per evaluation set: documents that shared an n-gram with it, their share, examples."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datamill.dedup.decontaminate import Decontaminate, contamination_report
+
+    steps = result["steps"]
+    at = next((i for i, s in enumerate(steps) if s["id"] == "decontaminate"), None)
+    if at is None:
+        return None
+    step, before = steps[at], steps[at - 1]
+    config = next(s for s in spec["steps"] if s["id"] == "decontaminate")["with"]
+    kept = ws.open(step["output"]).to_arrow(["id"]).column("id").combine_chunks()
+    removed: list[pa.Table] = []
+    for batch in ws.open(before["output"]).batches(["id", text_column]):
+        gone = batch.filter(pc.invert(pc.is_in(batch.column(0), value_set=kept)))
+        if gone.num_rows:
+            removed.append(pa.Table.from_batches([gone]))
+        if sum(t.num_rows for t in removed) >= 200:  # enough to find examples in
+            break
+    docs = pa.concat_tables(removed) if removed else None
+    leaks = contamination_report(Decontaminate(config), step["metrics"], step["rows_in"],
+                                 docs if docs is not None else ())
+    return [leak.to_dict() for leak in leaks]
 
 
 def dedup(
@@ -121,14 +168,21 @@ def dedup(
     text_column: Annotated[str, typer.Option("--text-column", help="The column of text.")] = "text",
     keep: Annotated[str, typer.Option(help="Survivor of a cluster: first (smallest id) or longest.")] = "first",
     out: Annotated[str | None, typer.Option("--out", help="Name of the output dataset (default NAME.dedup).")] = None,
+    lines: Annotated[bool, typer.Option(
+        "--lines", help="Also remove three-sentence spans repeated across documents (C4's rule).")] = False,
+    decontaminate: Annotated[list[str] | None, typer.Option(
+        "--decontaminate", help="An evaluation set (dataset ref or file) whose 13-grams training rows must not "
+        "share; repeat the option for several.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove exact and near-duplicate rows; show clusters, sizes, what was saved, and examples.
 
-    With neither --exact nor --near, both run (near at 0.8). The output keeps the surviving
-    rows' ids; every removed row is listed with the id it duplicates in the `.removed` tables.
+    With neither --exact nor --near, both run (near at 0.8). --lines also removes repeated
+    three-sentence spans, --decontaminate rows sharing a 13-gram with an evaluation set. The output
+    keeps the surviving rows' ids; every removed row is listed with the id it duplicates in the
+    `.removed` tables.
     """
     from datamill.pipeline.progress import make_reporter
     from datamill.pipeline.runner import Pipeline
@@ -140,9 +194,10 @@ def dedup(
         if not exact and near is None:
             exact, near = True, 0.8
         ws = workspace()
-        spec = dedup_spec(ref, exact=exact, near=near, text_column=text_column, out=out, keep=keep)
+        spec = dedup_spec(ref, exact=exact, near=near, text_column=text_column, out=out, keep=keep,
+                          lines=lines, decontaminate=[str(e) for e in decontaminate or []])
         result = Pipeline.from_dict(spec).run(ws, workers=workers, reporter=make_reporter(progress)).to_dict()
-        report = dedup_report(ws, result, ref, text_column)
+        report = dedup_report(ws, result, ref, text_column, spec)
     except DatamillError as err:
         fail(err, as_json)
     if as_json:
@@ -167,5 +222,14 @@ def _render(report: dict[str, Any]) -> None:
             [str(ex["cluster_size"]), f"{ex['survivor']['id']}: {ex['survivor']['text']}",
              f"{ex['duplicate']['id']}: {ex['duplicate']['text']}"] for ex in report["examples"]],
             title="largest clusters"))
+    if report["lines"]:
+        found = report["lines"]
+        console.print(f"repeated spans: {found['units_removed']:,} sentences removed from {found['docs_changed']:,} "
+                      f"documents ({found['chars_removed']:,} characters)", markup=False)
+    for leak in report["contamination"] or []:
+        console.print(f"contamination: {leak['documents']:,} documents ({leak['share']:.2%}) share a "
+                      f"13-gram with {leak['eval']}", markup=False)
+        for example in leak["examples"]:
+            console.print(f"    {example['id']}: “{_shown(example['ngram'])}”", markup=False)
     for ref in report["explained"]:
         console.print(f"every removed row and the one it duplicates: datamill head {ref}", markup=False)
