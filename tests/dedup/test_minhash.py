@@ -15,7 +15,7 @@ from datamill.core.errors import PipelineError
 from datamill.dedup import _kernels as k
 from datamill.dedup.lsh import candidate_probability, optimal_bands
 from datamill.dedup.minhash import MinHashDedup, _as_text_array, _buffers, near_duplicates, signatures
-from datamill.dedup.shingles import jaccard, shingles
+from datamill.dedup.shingles import char_shingles, hashed_shingles, jaccard, shingles
 from datamill.testing import make_batch, run_step
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "corpus" / "docs.jsonl"
@@ -46,6 +46,24 @@ def test_compiled_shingles_follow_the_reference_rules(text: str, n: int) -> None
     array = _as_text_array([text])
     data, offsets, _ = _buffers(array)
     assert len(k.doc_shingles(data, int(offsets[0]), int(offsets[1]), n)) == len(shingles(text, n))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(_ALPHABET, max_size=80), st.integers(1, 8))
+def test_compiled_character_shingles_follow_the_reference_rules(text: str, n: int) -> None:
+    hashes, _ = hashed_shingles([text], n, unit="char")
+    assert len(np.unique(hashes)) == len(char_shingles(text, n))
+
+
+def test_character_shingles_catch_copies_that_word_shingles_miss() -> None:
+    # Short texts with one word changed: few word 5-grams survive, most character 5-grams do.
+    a = "the quick brown fox jumps over the lazy dog near the river bank"
+    b = "the quick brown fox jumped over the lazy dog near the river bank"
+    assert jaccard(shingles(a), shingles(b)) < 0.6 < 0.8 <= jaccard(char_shingles(a), char_shingles(b))
+    assert near_duplicates([a, b], unit="char", verify="exact").duplicates.tolist() == [1]
+    assert near_duplicates([a, b], verify="exact").duplicates.tolist() == []
+    result = run_step(MinHashDedup(shingle="char"), [make_batch(id=["a", "b"], text=[a, b])])
+    assert result.output["id"].to_pylist() == ["a"]
 
 
 @settings(max_examples=100, deadline=None)

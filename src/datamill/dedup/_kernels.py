@@ -17,7 +17,6 @@ __all__ = [
     "band_keys",
     "bucket_pairs",
     "components",
-    "doc_sets",
     "doc_shingles",
     "pair_jaccard",
     "shingle_hashes",
@@ -57,55 +56,89 @@ def _char_at(data: np.ndarray, i: int, end: int) -> tuple[int, int]:
     return 0, 1  # a stray continuation byte or a cut sequence: a separator
 
 
-@njit(cache=True)
-def _shingle_hashes(data: np.ndarray, start: int, end: int, ngram: int, out: np.ndarray) -> int:
-    """Write the 64-bit hashes of one document's word n-grams into ``out``; return how many.
+@njit(cache=True, inline="always")
+def _bound(length: int, chars: bool) -> int:
+    """Most shingles a text of ``length`` bytes can have: a word takes 2 bytes with its separator."""
+    return length + 2 if chars else length // 2 + 2
 
-    A document with fewer than ``ngram`` words yields one hash, of all its words. Hashes are
-    not de-duplicated (MinHash does not need it).
+
+_SPACE = np.uint64(0x20)  # the unit between words in character shingles
+
+
+@njit(cache=True, inline="always")
+def _push(x: np.uint64, ring: np.ndarray, out: np.ndarray, power: np.uint64, state: np.ndarray) -> None:
+    """Add unit hash ``x`` to the rolling n-gram; emit the n-gram's hash once ``n`` units are in.
+
+    ``state`` holds (rolled hash, units seen, hashes written); ``ring`` the last ``n`` units.
+    """
+    n = ring.shape[0]
+    units = state[1]
+    slot = units % n
+    rolled = state[0]
+    if units >= n:
+        rolled -= ring[slot] * power
+    rolled = rolled * _ROLL + x
+    ring[slot] = x
+    state[0] = rolled
+    state[1] = units + 1
+    if units + 1 >= n:
+        out[state[2]] = _mix(rolled ^ np.uint64(n))
+        state[2] += 1
+
+
+@njit(cache=True)
+def _shingle_hashes(data: np.ndarray, start: int, end: int, ngram: int, out: np.ndarray,
+                    chars: bool = False) -> int:
+    """Write the 64-bit hashes of one document's n-grams into ``out``; return how many.
+
+    Units are words, or with ``chars`` the characters of the words joined by single spaces. A
+    document with fewer than ``ngram`` units yields one hash, of all of them. Hashes are not
+    de-duplicated (MinHash does not need it).
     """
     ring = np.zeros(ngram, np.uint64)
-    power = np.uint64(1)  # _ROLL ** (ngram - 1), to take the oldest word out
+    power = np.uint64(1)  # _ROLL ** (ngram - 1), to take the oldest unit out
     for _ in range(ngram - 1):
         power *= _ROLL
-    rolled = np.uint64(0)
+    state = np.zeros(3, np.uint64)  # rolled, units, count
     words = 0
-    count = 0
     i = start
     while i < end:
         is_word, width = _char_at(data, i, end)
         if not is_word:
             i += width
             continue
+        if chars and words:
+            _push(_mix(_SPACE), ring, out, power, state)
         h = _FNV_OFFSET
         while i < end:
             is_word, width = _char_at(data, i, end)
             if not is_word:
                 break
+            if chars:
+                h = _FNV_OFFSET
             for k in range(width):
                 c = data[i + k]
                 if 0x41 <= c <= 0x5A:  # ASCII upper case (the caller lower-cases Unicode text)
                     c += 0x20
                 h = (h ^ np.uint64(c)) * _FNV_PRIME
+            if chars:
+                _push(_mix(h), ring, out, power, state)
             i += width
-        slot = words % ngram
-        if words >= ngram:
-            rolled -= ring[slot] * power
-        rolled = rolled * _ROLL + h
-        ring[slot] = h
+        if not chars:
+            _push(h, ring, out, power, state)
         words += 1
-        if words >= ngram:
-            out[count] = _mix(rolled ^ np.uint64(ngram))
-            count += 1
-    if 0 < words < ngram:
-        out[count] = _mix(rolled ^ np.uint64(words))
+    units = int(state[1])
+    count = int(state[2])
+    if 0 < units < ngram:
+        out[count] = _mix(state[0] ^ np.uint64(units))
         count += 1
     return count
 
 
 @njit(cache=True, nogil=True)
-def signatures(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: int,
-               a: np.ndarray, b: np.ndarray, want_sets: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def signatures(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: int, a: np.ndarray,
+               b: np.ndarray, want_sets: bool,
+               chars: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MinHash signatures of documents held as UTF-8 bytes and Arrow-style offsets.
 
     Permutation ``p`` maps a shingle's hash ``x`` (its top 32 bits) to
@@ -113,7 +146,9 @@ def signatures(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: 
     universal family). Returns ``(signatures uint32 (n, P), shingle counts int64 (n,), flat,
     starts)``; a document with no word (or null: ``valid`` false) has count 0 and
     all-``0xFFFFFFFF``. With ``want_sets``, ``flat[starts[d]:starts[d + 1]]`` is document
-    ``d``'s shingle set as in ``doc_sets``, made in the same pass (the words are not split twice).
+    ``d``'s shingle set, made in the same pass: the sorted, distinct top 32 bits of its shingle
+    hashes (two different shingles of a pair of 1,000-shingle documents share them with
+    probability ~2e-4).
     """
     n = offsets.shape[0] - 1
     perms = a.shape[0]
@@ -123,14 +158,14 @@ def signatures(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: 
     bound = 0
     for d in range(n):
         longest = max(longest, offsets[d + 1] - offsets[d])
-        bound += (offsets[d + 1] - offsets[d]) // 2 + 2
-    buf = np.empty(longest // 2 + 2, np.uint64)
-    xs = np.empty(longest // 2 + 2, np.uint64)
+        bound += _bound(offsets[d + 1] - offsets[d], chars)
+    buf = np.empty(_bound(longest, chars), np.uint64)
+    xs = np.empty(_bound(longest, chars), np.uint64)
     flat = np.empty(bound if want_sets else 0, np.uint32)
     starts = np.zeros(n + 1, np.int64)
     w = 0
     for d in range(n):
-        k = _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, buf) if valid[d] else 0
+        k = _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, buf, chars) if valid[d] else 0
         counts[d] = k
         for s in range(k):
             xs[s] = buf[s] >> np.uint64(32)
@@ -153,47 +188,16 @@ def signatures(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: 
 
 
 @njit(cache=True, nogil=True)
-def doc_shingles(data: np.ndarray, start: int, end: int, ngram: int) -> np.ndarray:
+def doc_shingles(data: np.ndarray, start: int, end: int, ngram: int, chars: bool = False) -> np.ndarray:
     """The sorted, distinct 64-bit shingle hashes of one document (for exact Jaccard)."""
-    buf = np.empty((end - start) // 2 + 2, np.uint64)
-    k = _shingle_hashes(data, start, end, ngram, buf)
+    buf = np.empty(_bound(end - start, chars), np.uint64)
+    k = _shingle_hashes(data, start, end, ngram, buf, chars)
     return np.unique(buf[:k])
 
 
 @njit(cache=True, nogil=True)
-def doc_sets(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, docs: np.ndarray,
-             ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shingle sets of documents ``docs`` for exact Jaccard: ``(flat uint32, starts)``.
-
-    Each set is the sorted, distinct top 32 bits of the 64-bit shingle hashes (two different
-    shingles of a pair of 1,000-shingle documents share them with probability ~2e-4 in all).
-    """
-    total = 0
-    for t in range(docs.shape[0]):
-        d = docs[t]
-        if valid[d]:
-            total += (offsets[d + 1] - offsets[d]) // 2 + 2
-    flat = np.empty(total, np.uint32)
-    starts = np.zeros(docs.shape[0] + 1, np.int64)
-    longest = 2
-    for t in range(docs.shape[0]):
-        longest = max(longest, (offsets[docs[t] + 1] - offsets[docs[t]]) // 2 + 2)
-    buf = np.empty(longest, np.uint64)
-    w = 0
-    for t in range(docs.shape[0]):
-        d = docs[t]
-        if valid[d]:
-            k = _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, buf)
-            top = np.unique((buf[:k] >> np.uint64(32)).astype(np.uint32))
-            flat[w : w + top.shape[0]] = top
-            w += top.shape[0]
-        starts[t + 1] = w
-    return flat[:w].copy(), starts
-
-
-@njit(cache=True, nogil=True)
 def pair_jaccard(flat: np.ndarray, starts: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Jaccard of set ``left[e]`` and set ``right[e]`` (sorted, distinct; see ``doc_sets``)."""
+    """Jaccard of set ``left[e]`` and set ``right[e]`` (sorted, distinct; see ``signatures``)."""
     out = np.empty(left.shape[0], np.float64)
     for e in range(left.shape[0]):
         i, i_end = starts[left[e]], starts[left[e] + 1]
@@ -215,20 +219,20 @@ def pair_jaccard(flat: np.ndarray, starts: np.ndarray, left: np.ndarray, right: 
 
 
 @njit(cache=True, nogil=True)
-def shingle_hashes(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray,
-                   ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, ngram: int,
+                   chars: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Every document's n-gram hashes, flat, with ``(n + 1,)`` offsets into them (repeats kept)."""
     n = offsets.shape[0] - 1
     total = 0
     for d in range(n):
         if valid[d]:
-            total += (offsets[d + 1] - offsets[d]) // 2 + 2
+            total += _bound(offsets[d + 1] - offsets[d], chars)
     out = np.empty(total, np.uint64)
     starts = np.zeros(n + 1, np.int64)
     w = 0
     for d in range(n):
         if valid[d]:
-            w += _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, out[w:])
+            w += _shingle_hashes(data, offsets[d], offsets[d + 1], ngram, out[w:], chars)
         starts[d + 1] = w
     return out[:w].copy(), starts
 

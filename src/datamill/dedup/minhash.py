@@ -49,6 +49,7 @@ __all__ = ["MinHashConfig", "MinHashDedup", "NearDuplicates", "Signed", "near_du
            "signatures"]
 
 Verify = Literal["none", "signature", "exact"]
+Unit = Literal["word", "char"]
 
 # Buckets bigger than this link their members to the first one only (see bucket_pairs).
 MAX_BUCKET = 64
@@ -112,14 +113,14 @@ class Signed:
 
 
 def sign(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray, *, ngram: int = 5, num_perm: int = 128,
-         seed: int = 1, sets: bool = False, workers: int = 1) -> Signed:
+         seed: int = 1, sets: bool = False, workers: int = 1, unit: Unit = "word") -> Signed:
     """Sign ``texts`` in chunks, on ``workers`` threads (the kernels release the GIL)."""
     a, b = permutations(num_perm, seed)
     array = _as_strings(texts)
 
     def run(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         data, offsets, valid = _buffers(_as_text_array(array.slice(start, _THREAD_CHUNK)))
-        return k.signatures(data, offsets, valid, ngram, a, b, sets)  # type: ignore[no-any-return]
+        return k.signatures(data, offsets, valid, ngram, a, b, sets, unit == "char")  # type: ignore[no-any-return]
 
     starts_at = range(0, len(array), _THREAD_CHUNK)
     if workers <= 1 or len(starts_at) < 2:
@@ -137,7 +138,7 @@ def sign(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray, *, ngram: int
 
 
 def signatures(texts: Sequence[str | None] | pa.Array, *, ngram: int = 5, num_perm: int = 128, seed: int = 1,
-               workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+               workers: int = 1, unit: Unit = "word") -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures ``(n, num_perm)`` uint32 and shingle counts ``(n,)`` of ``texts``.
 
     Null texts and texts without a word get count 0 (they are never anyone's duplicate).
@@ -147,7 +148,7 @@ def signatures(texts: Sequence[str | None] | pa.Array, *, ngram: int = 5, num_pe
     >>> bool((sig[0] == sig[1]).all()), counts.tolist()
     (True, [3, 3])
     """
-    signed = sign(texts, ngram=ngram, num_perm=num_perm, seed=seed, workers=workers)
+    signed = sign(texts, ngram=ngram, num_perm=num_perm, seed=seed, workers=workers, unit=unit)
     return signed.sig, signed.counts
 
 
@@ -214,8 +215,11 @@ def near_duplicates(
     rows: int | None = None,
     rank: np.ndarray | None = None,
     workers: int = 1,
+    unit: Unit = "word",
 ) -> NearDuplicates:
     """Cluster the near duplicates among ``texts`` (Jaccard of word n-grams >= ``threshold``).
+
+    ``unit="char"`` compares character n-grams of the words instead.
 
     ``rank`` orders documents for survivor choice (lowest wins; default: position).
 
@@ -227,7 +231,8 @@ def near_duplicates(
         bands, rows = optimal_bands(threshold, num_perm, *_default_weights(verify))
     if bands * rows > num_perm:
         raise ValueError(f"bands * rows = {bands * rows} is more than num_perm = {num_perm}")
-    signed = sign(texts, ngram=ngram, num_perm=num_perm, seed=seed, sets=verify == "exact", workers=workers)
+    signed = sign(texts, ngram=ngram, num_perm=num_perm, seed=seed, sets=verify == "exact", workers=workers,
+                  unit=unit)
     n = len(signed.counts)
     order_rank = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, np.int64)
     keys = k.band_keys(signed.sig, bands, rows)
@@ -255,7 +260,9 @@ class MinHashConfig(StepConfig):
     text_column: str = Field("text", description="The column of text to compare.")
     threshold: float = Field(0.8, gt=0.0, lt=1.0,
                              description="Documents whose word n-gram Jaccard is at least this are near duplicates.")
-    ngram: int = Field(5, ge=1, le=64, description="Words per shingle.")
+    shingle: Unit = Field("word", description="Shingles of `word`s, or of `char`acters (of the words joined by "
+                          "single spaces: better for short texts and for languages written without spaces).")
+    ngram: int = Field(5, ge=1, le=64, description="Words (or characters) per shingle.")
     num_perm: int = Field(128, ge=2, le=1024, description="MinHash permutations (signature length).")
     seed: int = Field(1, ge=0, description="Seed of the permutations: change it to get independent signatures.")
     bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
@@ -297,8 +304,8 @@ class MinHashConfig(StepConfig):
     def index_params(self) -> str:
         """What an index must have been built with to be compared with this config's signatures."""
         bands, rows = self.banding()
-        return (f"ngram={self.ngram};num_perm={self.num_perm};seed={self.seed};bands={bands};rows={rows};"
-                f"sets={self.verify == 'exact'}")
+        return (f"shingle={self.shingle};ngram={self.ngram};num_perm={self.num_perm};seed={self.seed};"
+                f"bands={bands};rows={rows};sets={self.verify == 'exact'}")
 
     def banding(self) -> tuple[int, int]:
         """The ``(bands, rows)`` in use."""
@@ -386,7 +393,7 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
                 texts = _as_text_array(batch.column(config.text_column))
                 data, offsets, valid = _buffers(texts)
                 sig, counts, flat, starts = k.signatures(data, offsets, valid, config.ngram, a, b,
-                                                         config.verify == "exact")
+                                                         config.verify == "exact", config.shingle == "char")
                 keys = k.band_keys(sig, bands, rows)
                 columns: dict[str, pa.Array] = {
                     ID: batch.column(ID).cast(pa.string()),
@@ -462,7 +469,7 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
             if built != self.config.index_params():
                 raise ConfigError(
                     f"dedup.minhash: the index {self.config.against} was built with {built}, this step uses "
-                    f"{self.config.index_params()}; set the same ngram, num_perm, seed, bands/rows and verify "
+                    f"{self.config.index_params()}; set the same shingle, ngram, num_perm, seed, bands/rows and verify "
                     "(or build a new index without `against`).")
         return shards
 
