@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,11 @@ from datamill.dedup.decontaminate import Decontaminate, contamination_report
 from datamill.pipeline import resolve_step
 from datamill.store import Workspace
 from datamill.testing import make_batch, run_step
+from tests.dedup.common import corpus_rows, docs_example
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "corpus" / "docs.jsonl"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "dedup.md"
 # 13 words, none of them in the books' usual phrasing.
 PLANTED = "which quantum harbour lighthouse keeper invented the violet telescope during nineteen twelve exactly"
 QUESTION = f"Q: {PLANTED}? A: nobody knows."
-
-
-def _corpus(n: int, offset: int = 0) -> list[dict[str, str]]:
-    rows = []
-    with CORPUS.open() as handle:
-        for i, line in enumerate(handle):
-            if i >= offset + n:
-                break
-            if i >= offset:
-                row = json.loads(line)
-                rows.append({"id": row["id"], "text": row["text"]})
-    return rows
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -48,7 +34,7 @@ def _plant(text: str, words: str) -> str:
 
 
 def _training(n: int = 40) -> tuple[pa.RecordBatch, list[str]]:
-    docs = _corpus(n, offset=500)
+    docs = corpus_rows(n, offset=500)
     texts = [d["text"] for d in docs]
     texts[3] = _plant(texts[3], PLANTED)
     texts[17] = _plant(texts[17], " ".join(PLANTED.split()[:12]))  # 12 words only: not a leak
@@ -166,7 +152,7 @@ def test_decontaminate_handles_empty_null_invalid_utf8_and_huge_input(tmp_path: 
     assert result.output["id"].to_pylist() == ["ok", "empty", "n"]
     assert result.ledger.dropped == {"contaminated": 1} and result.ledger.balanced
 
-    book = "".join(row["text"] + "\n" for row in _corpus(400))
+    book = "".join(row["text"] + "\n" for row in corpus_rows(400))
     huge = (book * (5_000_000 // len(book) + 1))[:5_000_000]
     big = make_batch(id=["big", "leaky"], text=[huge, _plant(huge, PLANTED)])
     result = run_step(Decontaminate(eval=[evals], mode="flag"), [big])
@@ -231,7 +217,7 @@ def _pipeline(eval_entry: str, mode: str = "drop") -> dict[str, Any]:
 
 
 def _write_training(folder: Path) -> None:
-    docs = _corpus(30, offset=900)
+    docs = corpus_rows(30, offset=900)
     for part in range(3):
         rows = []
         for i, doc in enumerate(docs[part::3]):
@@ -315,10 +301,7 @@ def test_decontaminate_in_a_pipeline_gives_the_same_version_with_one_or_two_work
 
 
 def test_decontaminate_docs_example_runs(tmp_path: Path) -> None:
-    text = DOCS.read_text()
-    found = re.search(r"## Decontamination.*?```yaml\n(.*?)```", text, re.S)
-    assert found is not None
-    (tmp_path / "pipeline.yaml").write_text(found.group(1))
+    (tmp_path / "pipeline.yaml").write_text(docs_example("Decontamination"))
     _write_training(tmp_path / "crawl")
     _jsonl(tmp_path / "evals" / "arc.jsonl", [{"question": QUESTION, "answer": "a"}])
     ws = Workspace.init(tmp_path / "ws")

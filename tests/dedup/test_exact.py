@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from functools import reduce
 from itertools import pairwise
 from pathlib import Path
@@ -19,8 +18,7 @@ from datamill.dedup.exact import ExactDedup, normalize_text
 from datamill.pipeline import StepContext, resolve_step
 from datamill.store import Workspace
 from datamill.testing import StepResult, make_batch, run_step
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "dedup.md"
+from tests.dedup.common import docs_example, one_and_two_workers
 
 
 def _explained(step: ExactDedup, *partitions: list[pa.RecordBatch]) -> dict[str, str]:
@@ -427,27 +425,17 @@ def test_exact_dedup_in_a_pipeline_gives_the_same_version_with_one_or_two_worker
         "outputs": {"deduped": "out"},
     }
 
-    one_ws, two_ws = Workspace.init(tmp_path / "a"), Workspace.init(tmp_path / "b")
-    try:
-        one = Pipeline.from_dict(spec, base_dir=tmp_path).run(one_ws, workers=1)
-        two = Pipeline.from_dict(spec, base_dir=tmp_path).run(two_ws, workers=2)
-
+    with one_and_two_workers(spec, tmp_path) as (one, two, _, two_ws):
         assert one.outputs == two.outputs
         report = two.step("dedup")
         assert report.rows_in == 9 and report.dropped == {"exact_duplicate": 4}
         assert report.rows_in == report.rows_out + report.dropped["exact_duplicate"]
         kept = sorted(two_ws.open("deduped").to_arrow(["id"])["id"].to_pylist())
         assert kept == ["part0.jsonl:2", "part0.jsonl:3", "part1.jsonl:2", "part2.jsonl:1", "part2.jsonl:2"]
-    finally:
-        one_ws.close()
-        two_ws.close()
 
 
 def test_exact_dedup_docs_example_runs(tmp_path: Path) -> None:
-    text = DOCS.read_text()
-    found = re.search(r"## Exact duplicates.*?```yaml\n(.*?)```", text, re.S)
-    assert found is not None
-    (tmp_path / "pipeline.yaml").write_text(found.group(1))
+    (tmp_path / "pipeline.yaml").write_text(docs_example("Exact duplicates"))
     _write_corpus(tmp_path / "crawl")
     ws = Workspace.init(tmp_path / "ws")
     try:

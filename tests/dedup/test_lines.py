@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import re
 from functools import reduce
 from pathlib import Path
 
@@ -16,23 +15,10 @@ from datamill.dedup.lines import LineDedup, _units, split_units
 from datamill.pipeline import StepContext, resolve_step
 from datamill.store import Workspace
 from datamill.testing import StepResult, make_batch, run_step
+from tests.dedup.common import corpus_rows, docs_example, one_and_two_workers
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "corpus" / "docs.jsonl"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "dedup.md"
 FOOTER = "This e-book is for the use of anyone anywhere at no cost. You may copy it, give it away or re-use it. "
 FOOTER += "Visit the project online for more books like this one."
-
-
-def _corpus(n: int, offset: int = 0) -> list[dict[str, str]]:
-    rows = []
-    with CORPUS.open() as handle:
-        for i, line in enumerate(handle):
-            if i >= offset + n:
-                break
-            if i >= offset:
-                row = json.loads(line)
-                rows.append({"id": row["id"], "text": row["text"]})
-    return rows
 
 
 def _side(step: LineDedup, *partitions: list[pa.RecordBatch]) -> list[dict[str, object]]:
@@ -64,7 +50,7 @@ def test_line_dedup_is_the_registered_dedup_lines_step() -> None:
 
 @pytest.mark.parametrize("unit", ["sentences3", "line", "paragraph"])
 def test_line_dedup_compiled_splitter_follows_the_reference_on_real_books(unit: str) -> None:
-    texts = [row["text"] for row in _corpus(400)]
+    texts = [row["text"] for row in corpus_rows(400)]
 
     pieces = _units(pa.array(texts), unit, 1).pieces.to_pylist()  # type: ignore[arg-type]
 
@@ -96,7 +82,7 @@ def test_split_units_cuts_sentences_at_a_capital_after_the_mark() -> None:
 
 
 def test_line_dedup_removes_a_repeated_three_sentence_span_from_all_but_the_smallest_id() -> None:
-    first, second, third = _corpus(3, offset=40)
+    first, second, third = corpus_rows(3, offset=40)
     span = "The rain fell all night on the town. Nobody slept at all. In the morning the river had risen."
     batch = make_batch(
         id=["b", "a", "c"],
@@ -144,7 +130,7 @@ def test_line_dedup_keeps_spans_that_repeat_only_inside_one_document_and_short_d
 
 
 def test_line_dedup_by_line_removes_a_repeated_footer_and_spares_short_lines() -> None:
-    docs = _corpus(4, offset=100)
+    docs = corpus_rows(4, offset=100)
     footer = "Copyright the Project. All rights reserved."
     texts = [f"Chapter I\n{d['text']}\n{footer}\n" for d in docs]
     batch = make_batch(id=[d["id"] for d in docs], text=texts)
@@ -199,7 +185,7 @@ def test_line_dedup_respects_min_words() -> None:
 
 
 def _real_batch_with_boilerplate(n: int) -> pa.RecordBatch:
-    docs = _corpus(n)
+    docs = corpus_rows(n)
     texts = [f"{FOOTER}\n{d['text']}" if i % 3 == 0 else d["text"] for i, d in enumerate(docs)]
     # Copies of passages under other ids, so spans repeat across documents too.
     texts += [d["text"][: len(d["text"]) // 2] for d in docs[: n // 4]]
@@ -281,7 +267,7 @@ def test_line_dedup_rejects_an_unknown_unit() -> None:
 
 @pytest.mark.parametrize("unit", ["sentences3", "line", "paragraph"])
 def test_line_dedup_handles_a_huge_single_document(unit: str) -> None:
-    book = "".join(row["text"] + "\n\n" for row in _corpus(400))
+    book = "".join(row["text"] + "\n\n" for row in corpus_rows(400))
     huge = (book * (5_000_000 // len(book) + 1))[:5_000_000]
     one_line = huge.replace("\n", " ")
     batch = make_batch(id=["big", "line", "tail"], text=[huge, one_line, huge[-20_000:]])
@@ -293,9 +279,9 @@ def test_line_dedup_handles_a_huge_single_document(unit: str) -> None:
     assert result.metrics["units_removed"] > 0
 
 
-def _write_corpus(folder: Path) -> None:
+def _writecorpus_rows(folder: Path) -> None:
     folder.mkdir(parents=True)
-    docs = _corpus(60, offset=200)
+    docs = corpus_rows(60, offset=200)
     for part in range(3):
         with (folder / f"part{part}.jsonl").open("w") as handle:
             for i, doc in enumerate(docs[part::3]):
@@ -304,7 +290,7 @@ def _write_corpus(folder: Path) -> None:
 
 
 def test_line_dedup_in_a_pipeline_gives_the_same_version_with_one_or_two_workers(tmp_path: Path) -> None:
-    _write_corpus(tmp_path / "crawl")
+    _writecorpus_rows(tmp_path / "crawl")
     spec = {
         "name": "ld",
         "steps": [
@@ -315,11 +301,7 @@ def test_line_dedup_in_a_pipeline_gives_the_same_version_with_one_or_two_workers
         "outputs": {"deduped": "out"},
     }
 
-    one_ws, two_ws = Workspace.init(tmp_path / "a"), Workspace.init(tmp_path / "b")
-    try:
-        one = Pipeline.from_dict(spec, base_dir=tmp_path).run(one_ws, workers=1)
-        two = Pipeline.from_dict(spec, base_dir=tmp_path).run(two_ws, workers=2)
-
+    with one_and_two_workers(spec, tmp_path) as (one, two, one_ws, two_ws):
         assert one.outputs == two.outputs
         report = two.step("spans")
         assert report.rows_in == 60 and report.rows_in == report.rows_out + sum(report.dropped.values())
@@ -328,17 +310,11 @@ def test_line_dedup_in_a_pipeline_gives_the_same_version_with_one_or_two_workers
         side = two_ws.open("ld.spans.removed").to_arrow()
         assert side.column_names == ["text", "occurrences", "kept_in", "reason"]
         assert side.to_pylist() == one_ws.open("ld.spans.removed").to_arrow().to_pylist()
-    finally:
-        one_ws.close()
-        two_ws.close()
 
 
 def test_line_dedup_docs_example_runs(tmp_path: Path) -> None:
-    text = DOCS.read_text()
-    found = re.search(r"## Repeated lines and spans.*?```yaml\n(.*?)```", text, re.S)
-    assert found is not None
-    (tmp_path / "pipeline.yaml").write_text(found.group(1))
-    _write_corpus(tmp_path / "crawl")
+    (tmp_path / "pipeline.yaml").write_text(docs_example("Repeated lines and spans"))
+    _writecorpus_rows(tmp_path / "crawl")
     ws = Workspace.init(tmp_path / "ws")
     try:
         result = Pipeline.from_yaml(tmp_path / "pipeline.yaml").run(ws)

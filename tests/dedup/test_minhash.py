@@ -17,8 +17,7 @@ from datamill.dedup.lsh import candidate_probability, optimal_bands
 from datamill.dedup.minhash import MinHashDedup, _as_text_array, _buffers, near_duplicates, signatures
 from datamill.dedup.shingles import char_shingles, hashed_shingles, jaccard, shingles
 from datamill.testing import make_batch, run_step
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "corpus" / "docs.jsonl"
+from tests.dedup.common import corpus_rows
 
 # Words, separators of every class the rules name, and characters around their edges.
 _ALPHABET = st.sampled_from([*"abcXYZ019 \t\n.,;'\"-_", "é", "É", "ß", "\u00a0", "«", "»", "—", "’", "“",
@@ -28,8 +27,7 @@ _ALPHABET = st.sampled_from([*"abcXYZ019 \t\n.,;'\"-_", "é", "É", "ß", "\u00a
 def _texts(n: int, seed: int = 0) -> list[str]:
     """``n`` real passages from the shared corpus (public-domain books), some edited copies."""
     rng = random.Random(seed)
-    with CORPUS.open(encoding="utf-8") as lines:
-        base = [json.loads(line)["text"] for line, _ in zip(lines, range(n), strict=False)]
+    base = [row["text"] for row in corpus_rows(n)]
     out = []
     for text in base:
         out.append(text)

@@ -38,9 +38,12 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from datamill.clean.text import repair_utf8, text_array
-from datamill.core.columns import ID, TEXT
+from datamill.core.columns import TEXT
 from datamill.core.errors import SchemaError
+from datamill.dedup._ids import row_ids
 from datamill.pipeline import Aggregate, Outcome, StepConfig, StepContext, register
+
+_ID_PURPOSE = "every dropped row records the id of the row it duplicates"
 
 __all__ = ["MODEL_SCHEMA", "NORMALIZE_ORDER", "STATE_SCHEMA", "ExactDedup", "ExactDedupConfig", "normalize_text"]
 
@@ -227,32 +230,6 @@ def _digests(keys: list[bytes | None]) -> tuple[pa.Array, pa.Array]:
     return (pa.array(words[:, 0], pa.uint64(), mask=mask), pa.array(words[:, 1], pa.uint64(), mask=mask))
 
 
-def _ids(batch: pa.RecordBatch, step: str) -> pa.Array:
-    """The ``id`` column as strings; an error when it is missing or has nulls."""
-    if ID not in batch.schema.names:
-        raise SchemaError(
-            f"step {step!r} (dedup.exact) needs an `id` column: every dropped row records the id of "
-            f"the row it duplicates. The input has {', '.join(batch.schema.names) or 'no columns'}. "
-            "Readers add one (`<file>:<line>`, or the column named by `id_column`); keep it in "
-            "`select`, or `rename` a unique column to `id`."
-        )
-    ids = batch.column(ID)
-    if not pa.types.is_string(ids.type):
-        try:
-            ids = pc.cast(ids, pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise SchemaError(
-                f"step {step!r} (dedup.exact) needs `id` to hold strings; it holds "
-                f"{ids.type}. Cast it to a string first."
-            ) from err
-    if ids.null_count:
-        raise SchemaError(
-            f"step {step!r} (dedup.exact): `id` has {ids.null_count} null value(s); "
-            "every row needs an id so a duplicate can name the row it copies."
-        )
-    return ids
-
-
 @dataclass(frozen=True)
 class _SortedIds:
     """Distinct ids sorted (by polars, in byte order), for binary search."""
@@ -390,7 +367,7 @@ class ExactDedup(Aggregate[ExactDedupConfig, pa.Table, pa.Table]):
         """Each row's key digest, id and rank."""
         tables = [pa.Table.from_batches([], STATE_SCHEMA)]
         for batch in batches:
-            ids = _ids(batch, ctx.step_id)
+            ids = row_ids(batch, ctx.step_id, "dedup.exact", _ID_PURPOSE)
             hi, lo = _digests(self._keys(batch, ctx.step_id))
             tables.append(pa.table([hi, lo, ids, self._ranks(batch, ctx.step_id)], schema=STATE_SCHEMA))
         return pa.concat_tables(tables).combine_chunks()
@@ -446,7 +423,7 @@ class ExactDedup(Aggregate[ExactDedupConfig, pa.Table, pa.Table]):
 
     def apply(self, batch: pa.RecordBatch, model: pa.Table, ctx: StepContext) -> Outcome:
         """Drop (or annotate) the rows the model names."""
-        ids = pl.Series(_ids(batch, ctx.step_id))
+        ids = pl.Series(row_ids(batch, ctx.step_id, "dedup.exact", _ID_PURPOSE))
         lookup = self._lookup(model)
         as_dropped = lookup.dropped.find(ids)
         count = len(as_dropped) - as_dropped.null_count

@@ -44,11 +44,13 @@ from numba import njit
 from pydantic import Field
 
 from datamill.clean.text import repair_utf8, text_array
-from datamill.core.columns import ID, TEXT
-from datamill.core.errors import SchemaError
+from datamill.core.columns import TEXT
+from datamill.dedup._ids import row_ids
 from datamill.dedup.exact import normalize_text
 from datamill.dedup.shingles import hashed_shingles
 from datamill.pipeline import Aggregate, Outcome, StepConfig, StepContext, register
+
+_ID_PURPOSE = "the document with the smallest id keeps each repeated unit"
 
 __all__ = [
     "MODEL_SCHEMA",
@@ -339,30 +341,6 @@ def _units(texts: pa.Array, unit: Unit, min_words: int) -> _Units:
     return _Units(texts, pieces, starts, ends, piece_doc, span_hash, doc[first], members)
 
 
-def _ids(batch: pa.RecordBatch, step: str) -> pa.Array:
-    """The ``id`` column as strings; an error when it is missing or has nulls."""
-    if ID not in batch.schema.names:
-        raise SchemaError(
-            f"step {step!r} (dedup.lines) needs an `id` column: the document with the smallest id keeps "
-            f"each repeated unit. The input has {', '.join(batch.schema.names) or 'no columns'}. Readers add "
-            "one; keep it in `select`, or `rename` a unique column to `id`."
-        )
-    ids = batch.column(ID)
-    if not pa.types.is_string(ids.type):
-        try:
-            ids = pc.cast(ids, pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise SchemaError(
-                f"step {step!r} (dedup.lines) needs `id` to hold strings; it holds {ids.type}. Cast it first."
-            ) from err
-    if ids.null_count:
-        raise SchemaError(
-            f"step {step!r} (dedup.lines): `id` has {ids.null_count} null value(s); every row needs an id "
-            "to decide which copy of a repeated unit stays."
-        )
-    return ids
-
-
 def _empty_state() -> pl.DataFrame:
     return pl.DataFrame(schema=_STATE_SCHEMA)
 
@@ -418,7 +396,7 @@ class LineDedup(Aggregate[LineDedupConfig, pl.DataFrame, pa.Table]):
         for batch in batches:
             if not batch.num_rows:
                 continue
-            ids = _ids(batch, ctx.step_id)
+            ids = row_ids(batch, ctx.step_id, "dedup.lines", _ID_PURPOSE)
             units = _units(self._texts(batch, ctx.step_id)[0], self.config.unit, self.config.min_words)
             if not len(units.unit_hash):
                 continue
@@ -470,7 +448,7 @@ class LineDedup(Aggregate[LineDedupConfig, pl.DataFrame, pa.Table]):
             ctx.metric(name, 0)
         if not model.num_rows or not batch.num_rows:
             return Outcome(batch)
-        ids = _ids(batch, ctx.step_id)
+        ids = row_ids(batch, ctx.step_id, "dedup.lines", _ID_PURPOSE)
         texts, repaired = self._texts(batch, ctx.step_id)
         units = _units(texts, self.config.unit, self.config.min_words)
         hashes, keepers = self._lookup(model)

@@ -42,6 +42,7 @@ from datamill.clean.text import repair_utf8
 from datamill.core.columns import ID
 from datamill.core.errors import ConfigError, DatamillError, PipelineError
 from datamill.dedup import _kernels as k
+from datamill.dedup._ids import row_ids
 from datamill.dedup.lsh import optimal_bands
 from datamill.pipeline import Aggregate, Outcome, StepConfig, StepContext, register
 
@@ -386,17 +387,15 @@ class MinHashDedup(Aggregate[MinHashConfig, MinHashState, pa.Table]):
             # Slices of a few thousand rows: a 65,536-row batch of long texts would otherwise
             # hold its lower-cased copy and its shingle sets at once (hundreds of MB).
             for batch in (piece for whole in batches for piece in _slices(whole, _THREAD_CHUNK)):
-                if ID not in batch.schema.names:
-                    raise PipelineError(f"step {ctx.step_id!r}: dedup.minhash needs an `{ID}` column to name "
-                                        "what each dropped row duplicates; read the data with a datamill reader "
-                                        "(they all add one) or add it with map.python.")
+                ids = row_ids(batch, ctx.step_id, "dedup.minhash",
+                              "every dropped row records the id of the row it duplicates")
                 texts = _as_text_array(batch.column(config.text_column))
                 data, offsets, valid = _buffers(texts)
                 sig, counts, flat, starts = k.signatures(data, offsets, valid, config.ngram, a, b,
                                                          config.verify == "exact", config.shingle == "char")
                 keys = k.band_keys(sig, bands, rows)
                 columns: dict[str, pa.Array] = {
-                    ID: batch.column(ID).cast(pa.string()),
+                    ID: ids,
                     "shingles": pa.array(counts),
                     "signature": pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), config.num_perm),
                 }
