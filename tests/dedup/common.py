@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,3 +49,38 @@ def one_and_two_workers(
     finally:
         one_ws.close()
         two_ws.close()
+
+
+def near_copies(n: int, seed: int = 0) -> list[str]:
+    """``n`` texts: real passages, and about 40% near copies (1 word in 100 changed, upper case)."""
+    rng = random.Random(seed)
+    out = []
+    for row in corpus_rows(n):
+        out.append(row["text"])
+        if rng.random() < 0.4:
+            edited = [w if rng.random() > 0.01 else "changed" for w in row["text"].split()]
+            out.append("  ".join(edited).upper())
+    return out[:n]
+
+
+def write_10k_near_copies(path: Path) -> Path:
+    """Issue 6's determinism corpus: 10,000 documents, a third of them near copies, shuffled."""
+    texts = near_copies(10_000 // 2 + 3000)
+    rng = random.Random(3)
+    rows = []
+    for i in range(10_000):
+        text = texts[i] if i < len(texts) else " ".join(w for w in rng.choice(texts).split() if rng.random() > 0.01)
+        rows.append({"id": f"d{i:05d}", "text": text})
+    rng.shuffle(rows)
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+    return path
+
+
+def near_dedup_10k_spec(data: Path) -> dict[str, Any]:
+    """read.jsonl (small batches, so several partitions) -> dedup.minhash at 0.8."""
+    return {"name": "dd", "steps": [
+        {"id": "docs", "uses": "read.jsonl", "with": {"paths": [str(data)], "batch_rows": 700}},
+        {"id": "near", "uses": "dedup.minhash", "input": "docs", "with": {"threshold": 0.8}},
+    ]}

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -17,25 +16,11 @@ from datamill.dedup.lsh import candidate_probability, optimal_bands
 from datamill.dedup.minhash import MinHashDedup, _as_text_array, _buffers, near_duplicates, signatures
 from datamill.dedup.shingles import char_shingles, hashed_shingles, jaccard, shingles
 from datamill.testing import make_batch, run_step
-from tests.dedup.common import corpus_rows
+from tests.dedup.common import near_copies, near_dedup_10k_spec, write_10k_near_copies
 
 # Words, separators of every class the rules name, and characters around their edges.
 _ALPHABET = st.sampled_from([*"abcXYZ019 \t\n.,;'\"-_", "é", "É", "ß", "\u00a0", "«", "»", "—", "’", "“",
                              "\u2070", "中", "文", "😀", "\u00bf", "\u00c0", "\u1fff", "\u2000", "\u206f"])
-
-
-def _texts(n: int, seed: int = 0) -> list[str]:
-    """``n`` real passages from the shared corpus (public-domain books), some edited copies."""
-    rng = random.Random(seed)
-    base = [row["text"] for row in corpus_rows(n)]
-    out = []
-    for text in base:
-        out.append(text)
-        if rng.random() < 0.4:  # a near copy: a few words changed, case and spacing too
-            words = text.split()
-            edited = [w if rng.random() > 0.01 else "changed" for w in words]
-            out.append("  ".join(edited).upper())
-    return out[:n]
 
 
 @settings(max_examples=300, deadline=None)
@@ -74,7 +59,7 @@ def test_equal_shingle_sets_give_equal_signatures(a: str, b: str) -> None:
 
 
 def test_signature_estimates_jaccard_without_bias() -> None:
-    texts = _texts(200)
+    texts = near_copies(200)
     rng = random.Random(1)
     errors = []
     for text in texts[:150]:
@@ -102,7 +87,7 @@ def test_optimal_bands_matches_datasketch_and_favours_recall_when_verified() -> 
 
 
 def test_near_duplicates_finds_copies_and_keeps_the_lowest_rank() -> None:
-    texts = _texts(300)
+    texts = near_copies(300)
     found = near_duplicates(texts, verify="exact")
     for i, j in found.pairs:
         assert jaccard(shingles(texts[i]), shingles(texts[j])) >= 0.8
@@ -115,7 +100,7 @@ def test_near_duplicates_finds_copies_and_keeps_the_lowest_rank() -> None:
 
 
 def test_threads_give_the_same_signatures() -> None:
-    texts = _texts(300) * 20
+    texts = near_copies(300) * 20
     one, _ = signatures(texts)
     two, _ = signatures(texts, workers=2)
     assert (one == two).all()
@@ -127,7 +112,7 @@ def _batch(texts: list[str]) -> pa.RecordBatch:
 
 @pytest.mark.parametrize("verify", ["signature", "exact", "none"])
 def test_step_drops_duplicates_the_same_whatever_the_partitioning(verify: str) -> None:
-    batch = _batch(_texts(400))
+    batch = _batch(near_copies(400))
     step = MinHashDedup(verify=verify)
     whole = run_step(step, [batch])
     parts = run_step(step, partitions=[[batch.slice(0, 97)], [batch.slice(97, 150), batch.slice(247)]])
@@ -188,22 +173,7 @@ def test_empty_input() -> None:
 @pytest.mark.slow
 def test_pipeline_same_survivors_and_version_with_one_and_two_workers(tmp_path: Path) -> None:
     """Issue 6's determinism check on 10k documents, through the real runner and store."""
-    texts = _texts(10_000 // 2 + 3000)
-    rng = random.Random(3)
-    rows = []
-    for i in range(10_000):
-        text = texts[i % len(texts)] if i < len(texts) else " ".join(
-            w for w in rng.choice(texts).split() if rng.random() > 0.01)
-        rows.append({"id": f"d{i:05d}", "text": text})
-    rng.shuffle(rows)
-    data = tmp_path / "docs.jsonl"
-    with data.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row) + "\n")
-    spec = {"name": "dd", "steps": [
-        {"id": "docs", "uses": "read.jsonl", "with": {"paths": [str(data)], "batch_rows": 700}},
-        {"id": "near", "uses": "dedup.minhash", "input": "docs", "with": {"threshold": 0.8}},
-    ]}
+    spec = near_dedup_10k_spec(write_10k_near_copies(tmp_path / "docs.jsonl"))
     versions = []
     for workers in (1, 2):
         ws = dm.Workspace.init(tmp_path / f"ws{workers}")
@@ -218,7 +188,7 @@ def test_pipeline_same_survivors_and_version_with_one_and_two_workers(tmp_path: 
 
 def test_new_documents_are_checked_against_an_earlier_index(tmp_path: Path) -> None:
     """`save_index` keeps the survivors' signatures; `against` checks new documents with them."""
-    texts = _texts(300)
+    texts = near_copies(300)
     old = [{"id": f"a{i:04d}", "text": t} for i, t in enumerate(texts[:200])]
     rng = random.Random(5)
     # New: copies of old documents (a word or two changed), copies among themselves, and new text.

@@ -81,19 +81,29 @@ def _print_run(result: dict[str, Any], as_json: bool) -> None:
 @app.command()
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.")],
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (Ray: tasks in flight / 2).")] = 1,
     resume: Annotated[bool, typer.Option(help="Reuse the finished partitions of an interrupted run.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
+    executor: Annotated[str, typer.Option(
+        help="Where tasks run: 'local' (a process pool) or 'ray' (needs `pip install 'datamill[ray]'`).")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to connect to (e.g. 127.0.0.1:6379, ray://head:10001); default: "
+             "RAY_ADDRESS, else a local Ray is started.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a pipeline; unchanged steps come from the cache, and each re-run says why."""
+    """Run a pipeline; unchanged steps come from the cache, and each re-run says why.
+
+    With ``--executor ray`` the same steps run as Ray tasks and give the same output versions;
+    every Ray worker must see the workspace's object store (see docs/ray.md).
+    """
     from datamill.pipeline.progress import make_reporter
     from datamill.pipeline.runner import Pipeline
 
     try:
         ws = _workspace()
         pipe = Pipeline.from_yaml(pipeline)
-        result = pipe.run(ws, workers=workers, resume=resume, reporter=make_reporter(progress))
+        result = pipe.run(ws, workers=workers, resume=resume, reporter=make_reporter(progress),
+                          executor=executor, address=address)
     except DatamillError as err:
         partial = getattr(err, "run_result", None)
         if as_json and partial is not None:

@@ -24,7 +24,7 @@ from datamill.core.errors import DatamillError, PipelineError, SchemaError
 from datamill.core.fingerprint import fingerprint
 from datamill.pipeline.cache import code_version, explain_rerun
 from datamill.pipeline.environment import capture_environment
-from datamill.pipeline.executors.local import LocalExecutor
+from datamill.pipeline.executors import make_executor
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.progress import NullReporter, Reporter
@@ -140,14 +140,15 @@ def _shard_groups(shards: list[dict[str, Any]], rows: int) -> list[list[str]]:
 
 class _Run:
     def __init__(self, ws: Workspace, spec: PipelineSpec, base_dir: Path, *, workers: int,
-                 resume: bool, reporter: Reporter, batch_size: int) -> None:
+                 resume: bool, reporter: Reporter, batch_size: int, executor: str = "local",
+                 address: str | None = None) -> None:
         self.ws = ws
         self.spec = spec
         self.base_dir = base_dir
         self.resume = resume
         self.reporter = reporter
         self.batch_size = batch_size
-        self.executor = LocalExecutor(workers)
+        self.executor = make_executor(executor, workers, address)
         self.run_id = uuid.uuid4().hex[:16]
         self.outputs: dict[str, Dataset | _Fused] = {}
         self.reports: dict[str, StepReport] = {}
@@ -574,14 +575,20 @@ class _Run:
 
 def run_pipeline(ws: Workspace, spec: PipelineSpec, base_dir: Path, *, workers: int = 1,
                  resume: bool = False, reporter: Reporter | None = None,
-                 batch_size: int = 65_536) -> RunResult:
-    """Validate ``spec`` and run it in ``ws``; raises on the first failing step."""
+                 batch_size: int = 65_536, executor: str = "local",
+                 address: str | None = None) -> RunResult:
+    """Validate ``spec`` and run it in ``ws``; raises on the first failing step.
+
+    ``executor`` is ``"local"`` (a process pool of ``workers``) or ``"ray"`` (Ray tasks on the
+    cluster at ``address`` or ``RAY_ADDRESS``, else on a local Ray with ``workers`` CPUs).
+    """
     from datamill.store.workspace import using_workspace
 
     with using_workspace(ws):
         planned = plan(spec, base_dir)
         runner = _Run(ws, spec, base_dir, workers=workers, resume=resume,
-                      reporter=reporter or NullReporter(), batch_size=batch_size)
+                      reporter=reporter or NullReporter(), batch_size=batch_size,
+                      executor=executor, address=address)
         return runner.run(planned)
 
 
@@ -619,10 +626,15 @@ class Pipeline:
         return plan(self.spec, self.base_dir)
 
     def run(self, workspace: Workspace | None = None, *, workers: int = 1, resume: bool = False,
-            reporter: Reporter | None = None) -> RunResult:
-        """Run in ``workspace`` (default: the one found from the current directory)."""
+            reporter: Reporter | None = None, executor: str = "local",
+            address: str | None = None) -> RunResult:
+        """Run in ``workspace`` (default: the one found from the current directory).
+
+        ``executor="ray"`` runs the same tasks on Ray (``address`` or ``RAY_ADDRESS``, else a
+        local Ray); the output versions are the same as with the local executor.
+        """
         ws = workspace or Workspace.find()
         return run_pipeline(ws, self.spec, self.base_dir, workers=workers, resume=resume,
-                            reporter=reporter)
+                            reporter=reporter, executor=executor, address=address)
 
 

@@ -1,0 +1,320 @@
+"""The Ray executor on a real local Ray cluster: a head node and a second node (the "worker
+process"), started with ``ray start`` as a user would, each with one CPU.
+
+The same pipelines run with the local executor (one and two workers) and on the cluster, and
+must give the same output version ids and balanced ledgers; a Ray worker killed mid-task is
+retried and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datamill import ConfigError, Pipeline, StoreError
+from datamill.pipeline.executors import RayExecutor, make_executor
+from datamill.pipeline.executors.ray import check_store
+from datamill.pipeline.runner import RunResult
+from datamill.pipeline.task import StepRef, Task
+from datamill.store import Workspace
+from tests.pipeline.conftest import write_pipeline
+
+SPAM = Path(__file__).resolve().parents[2] / "src" / "datamill" / "examples" / "youtube_spam" / "data"
+MARK = "DATAMILL_TEST_RAY_CLUSTER"  # set in every process of the test cluster, to find them all
+
+STEPS = textwrap.dedent('''
+    import os
+    import time
+    from pathlib import Path
+
+    import pyarrow.compute as pc
+
+    from datamill.pipeline import StepConfig, Transform
+
+
+    class DieOnceConfig(StepConfig):
+        marker: str
+
+
+    class DieOnce(Transform[DieOnceConfig]):
+        """The first task to get here writes its pid to `marker` and waits to be killed."""
+
+        def process(self, batch, ctx):
+            try:
+                fd = os.open(self.config.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return batch
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            time.sleep(120)
+            raise RuntimeError("this worker should have been killed")
+
+
+    class Upper(Transform[StepConfig]):
+        def process(self, batch, ctx):
+            i = batch.schema.get_field_index("text")
+            return batch.set_column(i, "text", pc.utf8_upper(batch["text"]))
+''')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cluster_processes(tag: str) -> list[Any]:
+    """Every process of the test cluster: those with the marker in their environment, and
+    their descendants (Ray's agents rename themselves, which hides their environment)."""
+    import psutil
+
+    found: dict[int, Any] = {}
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and proc.environ().get(MARK) == tag:
+                found[proc.pid] = proc
+                found.update((child.pid, child) for child in proc.children(recursive=True))
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def _stop_cluster(tag: str) -> None:
+    # `ray stop` would stop every Ray on this machine; only this cluster's processes are stopped.
+    import psutil
+
+    deadline = time.monotonic() + 60
+    while (procs := _cluster_processes(tag)) and time.monotonic() < deadline:
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                continue
+        psutil.wait_procs(procs, timeout=5)
+    left = _cluster_processes(tag)
+    assert not left, f"Ray processes of the test cluster still running: {[p.pid for p in left]}"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """The address of a local two-node Ray cluster (one CPU each), stopped afterwards."""
+    pytest.importorskip("ray")
+    temp_dir = tempfile.mkdtemp(prefix="dmray", dir="/tmp")  # Ray's socket paths must be short
+    port = _free_port()
+    env = {**os.environ, MARK: temp_dir, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ.pop("RAY_ADDRESS", None)
+    address = f"127.0.0.1:{port}"
+    try:
+        for args in (
+            ["--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
+             "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp_dir],
+            ["--address", address, "--num-cpus", "1"],
+        ):
+            subprocess.run([ray_bin, "start", *args], env=env, check=True, capture_output=True,
+                           timeout=120)
+        yield address
+    finally:
+        _stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _jsonl(directory: Path) -> list[str]:
+    """Three JSON Lines files with exact and near copies and one malformed line."""
+    base = ("The quick brown fox jumps over the lazy dog near the river bank while "
+            "the farmer watches from his old wooden porch on a warm summer evening.")
+    docs = [f"{base} Story number {i} ends here with its own ending {i * 7}." for i in range(30)]
+    directory.mkdir(exist_ok=True)
+    paths = []
+    for f in range(3):
+        lines = [json.dumps({"id": f"f{f}:{i}", "text": docs[(i * 3 + f) % len(docs)]}) for i in range(20)]
+        if f == 1:
+            lines.append("{not json")
+        path = directory / f"part{f}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def spam_pipeline() -> dict[str, Any]:
+    return {
+        "name": "spam",
+        "steps": [
+            {"id": "raw", "uses": "read.csv", "with": {"paths": [str(SPAM / "Youtube0*.csv")]}},
+            {"id": "clean", "uses": "clean.text", "input": "raw", "with": {"text_column": "CONTENT"}},
+            {"id": "long", "uses": "filter.expr", "input": "clean",
+             "with": {"expr": "pl.col('CONTENT').str.len_chars() > 20"}},
+            {"id": "dedup", "uses": "dedup.exact", "input": "long", "with": {"text_column": "CONTENT"}},
+            {"id": "out", "uses": "write.dataset", "input": "dedup", "with": {"rows_per_shard": 300}},
+        ],
+        "outputs": {"spam": "out"},
+    }
+
+
+def docs_pipeline(project: Path) -> dict[str, Any]:
+    return {
+        "name": "docs",
+        "steps": [
+            {"id": "raw", "uses": "read.jsonl", "with": {"paths": _jsonl(project / "docs")}},
+            {"id": "upper", "uses": "./steps.py:Upper", "input": "raw"},
+            {"id": "near", "uses": "dedup.minhash", "input": "upper", "with": {"threshold": 0.7}},
+            {"id": "out", "uses": "write.dataset", "input": "near"},
+        ],
+        "outputs": {"docs": "out"},
+    }
+
+
+def _summary(result: RunResult) -> dict[str, Any]:
+    """What must not depend on the executor: per step, its ledger and its version ids."""
+    steps = {}
+    for s in result.steps:
+        assert s.rows_in == s.rows_out + sum(s.dropped.values()) + sum(s.quarantined.values()), s
+        steps[s.id] = (s.status, s.rows_in, s.rows_out, s.dropped, s.quarantined, s.output, s.quarantine)
+    return {"outputs": result.outputs, "steps": steps}
+
+
+def _run(path: Path, root: Path, **kwargs: Any) -> RunResult:
+    ws = Workspace.init(root)
+    try:
+        return Pipeline.from_yaml(path).run(ws, **kwargs)
+    finally:
+        ws.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "steps.py").write_text(STEPS)
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------- without a cluster
+def test_unknown_executor_and_stray_address_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="no executor named 'dask'"):
+        make_executor("dask")
+    with pytest.raises(ConfigError, match="add `--executor ray`"):
+        make_executor("local", address="127.0.0.1:6379")
+
+
+def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'datamill\[ray\]'"):
+        RayExecutor(2).start()
+
+
+def test_a_worker_that_cannot_see_the_store_says_so(tmp_path: Path) -> None:
+    task = Task(step=StepRef("s", "filter.expr", {"expr": "True"}, str(tmp_path)), mode="stream",
+                part=0, num_parts=1, seed=0, store_url=str(tmp_path / "elsewhere" / "objects"),
+                storage_options={})
+    with pytest.raises(StoreError, match=r"cannot see the object store .*elsewhere.*s3://"):
+        check_store(task)
+
+
+# ---------------------------------------------------------------------------- on the cluster
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["spam", "docs"])
+def test_ray_gives_the_same_versions_as_the_local_executor(
+        which: str, project: Path, ray_cluster: str) -> None:
+    spec = spam_pipeline() if which == "spam" else docs_pipeline(project)
+    path = write_pipeline(project, spec)
+
+    one = _summary(_run(path, project / "ws-local-1", workers=1))
+    two = _summary(_run(path, project / "ws-local-2", workers=2))
+    on_ray = _summary(_run(path, project / "ws-ray", workers=2, executor="ray", address=ray_cluster))
+
+    assert one == two == on_ray
+    assert all(s[0] == "ran" for s in on_ray["steps"].values())
+    if which == "docs":
+        assert sum(on_ray["steps"]["raw"][4].values()) == 1  # the malformed line, quarantined
+        assert sum(on_ray["steps"]["near"][3].values()) > 0  # near copies were found and dropped
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_is_retried_and_changes_nothing(project: Path, ray_cluster: str) -> None:
+    marker = project / "worker.pid"
+    spec = spam_pipeline()
+    spec["steps"].insert(2, {"id": "die", "uses": "./steps.py:DieOnce", "input": "clean",
+                             "with": {"marker": str(marker)}})
+    spec["steps"][3]["input"] = "die"
+    path = write_pipeline(project, spec)
+    marker.write_text("0")  # the local run must not wait to be killed
+    local = _summary(_run(path, project / "ws-local", workers=1))
+    marker.unlink()
+
+    outcome: dict[str, Any] = {}
+
+    def on_ray() -> None:
+        try:
+            outcome["result"] = _run(path, project / "ws-ray", workers=2, executor="ray", address=ray_cluster)
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=on_ray)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not (marker.exists() and marker.read_text()):
+        assert thread.is_alive() and time.monotonic() < deadline, outcome.get("error", "no worker reached DieOnce")
+        time.sleep(0.05)
+    pid = int(marker.read_text())
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)  # a Ray worker process dies mid-task
+    thread.join(timeout=180)
+
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert _summary(outcome["result"]) == local
+
+
+@pytest.mark.slow
+def test_cli_runs_on_an_existing_cluster(project: Path, ray_cluster: str) -> None:
+    from tests.e2e.cli import cli
+
+    path = write_pipeline(project, spam_pipeline())
+    Workspace.init(project / "ws").close()
+    local = _summary(_run(path, project / "ws-local", workers=1))
+
+    done = cli(project / "ws", "run", str(path), "--executor", "ray", "--workers", "2", "--json",
+               env={"RAY_ADDRESS": ray_cluster, "RAY_AUTH_MODE": "disabled"})
+
+    assert json.loads(done.stdout)["outputs"] == local["outputs"]
+
+
+@pytest.mark.slow
+def test_near_dedup_of_10k_documents_keeps_the_same_survivors_on_ray(tmp_path: Path, ray_cluster: str) -> None:
+    """Issue 6: the same clusters and survivors with 1 and 2 local workers and on Ray."""
+    from tests.dedup.common import near_dedup_10k_spec, write_10k_near_copies
+
+    spec = near_dedup_10k_spec(write_10k_near_copies(tmp_path / "docs.jsonl"))
+    found = []
+    for name, options in (("one", {"workers": 1}), ("two", {"workers": 2}),
+                          ("ray", {"workers": 2, "executor": "ray", "address": ray_cluster})):
+        ws = Workspace.init(tmp_path / name)
+        try:
+            report = Pipeline.from_dict(spec, base_dir=tmp_path).run(ws, **options).step("near")
+        finally:
+            ws.close()
+        assert report.rows_in == 10_000 == report.rows_out + report.dropped["near_duplicate"]
+        found.append((report.output, report.explained))  # the survivors, and who copies whom
+    assert found[0] == found[1] == found[2]
