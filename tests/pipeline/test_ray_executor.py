@@ -27,7 +27,7 @@ import pytest
 
 from datamill import ConfigError, Pipeline, StoreError
 from datamill.pipeline.executors import RayExecutor, make_executor
-from datamill.pipeline.executors.ray import check_store
+from datamill.pipeline.executors.ray import check_store, mark_store
 from datamill.pipeline.runner import RunResult
 from datamill.pipeline.task import StepRef, Task
 from datamill.store import Workspace
@@ -230,6 +230,8 @@ def test_a_worker_that_cannot_see_the_store_says_so(tmp_path: Path) -> None:
                 storage_options={})
     with pytest.raises(StoreError, match=r"cannot see the object store .*elsewhere.*s3://"):
         check_store(task)
+    mark_store(task)  # what the driver does before the first task: then a worker sees it
+    check_store(task)
 
 
 # ---------------------------------------------------------------------------- on the cluster
@@ -318,3 +320,19 @@ def test_near_dedup_of_10k_documents_keeps_the_same_survivors_on_ray(tmp_path: P
         assert report.rows_in == 10_000 == report.rows_out + report.dropped["near_duplicate"]
         found.append((report.output, report.explained))  # the survivors, and who copies whom
     assert found[0] == found[1] == found[2]
+
+
+@pytest.mark.slow
+def test_ray_workers_write_to_a_store_on_s3(project: Path, ray_cluster: str, s3: dict[str, Any]) -> None:
+    """The cluster set-up of docs/ray.md: the store on S3 (moto here), reached by every worker
+    with the workspace's storage options; the versions are those of a local run on local disk."""
+    path = write_pipeline(project, spam_pipeline())
+    local = _summary(_run(path, project / "ws-local", workers=1))
+    ws = Workspace.init(project / "ws-s3", store=s3["store"], storage_options=s3["storage_options"])
+    try:
+        on_ray = _summary(Pipeline.from_yaml(path).run(ws, workers=2, executor="ray", address=ray_cluster))
+        assert not ws.objects.is_local
+        assert ws.open("spam").num_rows == on_ray["steps"]["out"][2]
+    finally:
+        ws.close()
+    assert on_ray == local

@@ -32,6 +32,19 @@ def _ray() -> Any:
     return ray
 
 
+# The driver writes this object into the store before the first task; a worker that cannot
+# read it cannot see the store. (A fresh store on S3 has no "folder" to look for: a prefix
+# exists only once something is written below it.)
+STORE_MARKER = "store.json"
+
+
+def mark_store(task: Task) -> None:
+    """Write `STORE_MARKER` into the task's store (the driver does this once per store)."""
+    store = ObjectStore(task.store_url, task.storage_options)
+    if not store.exists(STORE_MARKER):
+        store.put_json_atomic(STORE_MARKER, {"store": "datamill"})
+
+
 def check_store(task: Task) -> None:
     """Raise a `StoreError` when this process cannot see the task's object store.
 
@@ -40,11 +53,11 @@ def check_store(task: Task) -> None:
     """
     store = ObjectStore(task.store_url, task.storage_options)
     try:
-        reachable = store.fs.exists(store.root)
+        reachable = store.exists(STORE_MARKER)
     except Exception as err:  # credentials, network, a missing fsspec backend...
         reachable, why = False, f"{type(err).__name__}: {err}"
     else:
-        why = "it does not exist there"
+        why = f"its {STORE_MARKER}, written by the driver, is not there"
     if not reachable:
         raise StoreError(
             f"Ray worker on {socket.gethostname()!r} cannot see the object store "
@@ -83,6 +96,7 @@ class RayExecutor:
         self._ray: Any = None
         self._remote: Any = None
         self._owns_ray = False
+        self._marked: set[str] = set()
 
     def start(self) -> None:
         """Connect to the cluster (or start a local one); a no-op when already connected."""
@@ -111,6 +125,10 @@ class RayExecutor:
         if not tasks:
             return
         self.start()
+        for url in {task.store_url for task in tasks}:
+            if url not in self._marked:
+                mark_store(next(task for task in tasks if task.store_url == url))
+                self._marked.add(url)
         ray = self._ray
         pending: list[Any] = []
         queue = list(reversed(tasks))
