@@ -43,7 +43,7 @@ STEPS = textwrap.dedent('''
 
     import pyarrow.compute as pc
 
-    from datamill.pipeline import StepConfig, Transform
+    from datamill.pipeline import Aggregate, StepConfig, Transform
 
 
     class DieOnceConfig(StepConfig):
@@ -68,6 +68,13 @@ STEPS = textwrap.dedent('''
         def process(self, batch, ctx):
             i = batch.schema.get_field_index("text")
             return batch.set_column(i, "text", pc.utf8_upper(batch["text"]))
+
+
+    class Ordered(Aggregate[StepConfig, list, list]):
+        """Merging keeps order and says where it ran: the tree merge must give the sequence."""
+
+        def merge(self, left, right):
+            return left + right + [("merged on", os.getpid())]
 ''')
 
 
@@ -336,3 +343,23 @@ def test_ray_workers_write_to_a_store_on_s3(project: Path, ray_cluster: str, s3:
     finally:
         ws.close()
     assert on_ray == local
+
+
+@pytest.mark.slow
+def test_aggregate_partials_merge_as_a_tree_on_the_cluster(project: Path, ray_cluster: str) -> None:
+    from datamill.pipeline.executors import LocalExecutor, RayExecutor
+
+    ref = StepRef("agg", "./steps.py:Ordered", {}, str(project))
+    step = ref.build()
+    states = [[i] for i in range(7)]
+    local = LocalExecutor(1).merge_all(step, ref, states)
+    executor = RayExecutor(2, address=ray_cluster)
+    try:
+        tree = executor.merge_all(step, ref, states)
+    finally:
+        executor.close()
+    values = [x for x in tree if not isinstance(x, tuple)]
+    assert values == [x for x in local if not isinstance(x, tuple)] == list(range(7))
+    merged_on = {pid for x in tree if isinstance(x, tuple) for pid in x[1:]}
+    assert len([x for x in tree if isinstance(x, tuple)]) == 6  # seven states, six merges
+    assert os.getpid() not in merged_on  # every merge ran on the cluster

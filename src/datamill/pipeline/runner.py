@@ -424,7 +424,7 @@ class _Run:
                 self.reporter.step_finished(f"{planned.id} (pass 1)", "ran", 0)
                 if not states:
                     states = [step.partial(iter(()), self._empty_ctx(planned))]
-                model = step.finalize(reduce(step.merge, states))
+                model = step.finalize(self.executor.merge_all(step, self._ref(planned), states))
                 explained = self._commit_side_table(planned, model, exec_id)
                 tasks, schemas = self._plan_tasks(planned, "apply", partitions, model)
             else:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from datamill.core.errors import ConfigError, DatamillError, StoreError
-from datamill.pipeline.task import PartResult, Task, execute_task
+from datamill.pipeline.task import PartResult, StepRef, Task, execute_task
 from datamill.store.objects import ObjectStore
 
 __all__ = ["RayExecutor"]
@@ -77,6 +77,11 @@ def run_on_ray_worker(task: Task) -> PartResult:
         os.environ.setdefault(name, "1")
     check_store(task)
     return execute_task(task)
+
+
+def merge_on_ray_worker(ref: StepRef, left: Any, right: Any) -> Any:
+    """One merge of the tree: ``left`` then ``right``, by the step rebuilt from ``ref``."""
+    return ref.build().merge(left, right)  # type: ignore[attr-defined]
 
 
 class RayExecutor:
@@ -143,6 +148,29 @@ class RayExecutor:
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
+
+    def merge_all(self, step: Any, ref: StepRef, states: Sequence[Any]) -> Any:
+        """Merge the partial states as a tree of Ray tasks: neighbours pair up, level by level.
+
+        Merging neighbours keeps the order of the partitions, so any associative ``merge`` gives
+        the result of merging them one by one; the levels run in parallel on the cluster.
+        """
+        if len(states) <= 2:
+            return step.merge(states[0], states[1]) if len(states) == 2 else states[0]
+        self.start()
+        ray = self._ray
+        merge = ray.remote(num_cpus=1, max_retries=self.max_retries)(merge_on_ray_worker)
+        level = [ray.put(state) for state in states]
+        while len(level) > 1:
+            pairs = [merge.remote(ref, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        try:
+            return ray.get(level[0])
+        except ray.exceptions.RayTaskError as err:
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from err
+            raise
 
     def _get(self, ref: Any) -> PartResult:
         ray = self._ray
