@@ -121,13 +121,20 @@ def _segments(text: str) -> list[str]:
     return out
 
 
+# lingua's confidences differ in the last bits with its thread count (rayon sums in another
+# order): rounded, the same text gets the same value on one core, a pool or a cluster, so the
+# step's output version does not depend on where it ran.
+_CONFIDENCE_DIGITS = 9
+
+
 def _top(values: list[Any]) -> tuple[Language | None, float]:
-    """lingua's best language and its confidence; None for no letters or a tie."""
+    """lingua's best language and its (rounded) confidence; None for no letters or a tie."""
     if not values or values[0].value <= 0.0:
         return None, 0.0
-    if len(values) > 1 and values[1].value == values[0].value:
-        return None, float(values[0].value)
-    return values[0].language, float(values[0].value)
+    best = round(float(values[0].value), _CONFIDENCE_DIGITS)
+    if len(values) > 1 and round(float(values[1].value), _CONFIDENCE_DIGITS) == best:
+        return None, best
+    return values[0].language, best
 
 
 class DetectLanguageConfig(StepConfig):
