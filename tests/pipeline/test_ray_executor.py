@@ -31,6 +31,7 @@ from datamill.pipeline.executors.ray import check_store, mark_store
 from datamill.pipeline.runner import RunResult
 from datamill.pipeline.task import StepRef, Task
 from datamill.store import Workspace
+from tests.dedup.common import corpus_rows
 from tests.pipeline.conftest import write_pipeline
 
 SPAM = Path(__file__).resolve().parents[2] / "src" / "datamill" / "examples" / "youtube_spam" / "data"
@@ -399,3 +400,58 @@ def test_ray_with_the_store_on_s3_and_the_catalog_on_postgresql(
     finally:
         ws.close()
     assert on_ray == local
+
+
+def _other_steps_pipeline(project: Path) -> dict[str, Any]:
+    """The built-in steps the demos leave out: Parquet, SQL and stored-dataset readers, select,
+    sample, clean.table, table.to_text, filter.c4, dedup.lines and dedup.decontaminate."""
+    import sqlite3
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = corpus_rows(60, offset=300)
+    pq.write_table(pa.Table.from_pylist(rows), project / "docs.parquet", row_group_size=20)
+    with sqlite3.connect(project / "people.db") as db:
+        db.execute("CREATE TABLE people (id TEXT, name TEXT, age TEXT, city TEXT)")
+        cities = ["Paris", "paris", "Lyon"]  # a case variant for clean.table
+        db.executemany("INSERT INTO people VALUES (?, ?, ?, ?)",
+                       [(f"p{i}", f" Person {i} ", str(20 + i % 50) if i % 7 else "N/A", cities[i % 3])
+                        for i in range(90)])
+    (project / "quiz.jsonl").write_text(json.dumps({"text": " ".join(rows[3]["text"].split()[5:25])}) + "\n")
+    return {"name": "others", "steps": [
+        {"id": "pages", "uses": "read.parquet", "with": {"paths": ["docs.parquet"]}},
+        {"id": "stored", "uses": "read.dataset", "with": {"ref": "stored"}},
+        {"id": "both", "uses": "concat", "input": ["pages", "stored"]},
+        {"id": "texts", "uses": "select", "input": "both", "with": {"columns": ["id", "text"]}},
+        {"id": "clean_eval", "uses": "dedup.decontaminate", "input": "texts", "with": {"eval": ["quiz.jsonl"]}},
+        {"id": "c4", "uses": "filter.c4", "input": "clean_eval"},
+        {"id": "spans", "uses": "dedup.lines", "input": "c4"},
+        {"id": "some", "uses": "sample", "input": "spans", "with": {"fraction": 0.5, "seed": 3}},
+        {"id": "people", "uses": "read.sql", "with": {"url": f"sqlite:///{project / 'people.db'}",
+                                                      "table": "people", "id_column": "id"}},
+        {"id": "tidy", "uses": "clean.table", "input": "people"},
+        {"id": "as_text", "uses": "table.to_text", "input": "tidy", "with": {"rows_per_record": 10}},
+        {"id": "out_docs", "uses": "write.dataset", "input": "some"},
+        {"id": "out_people", "uses": "write.dataset", "input": "as_text"},
+    ]}
+
+
+@pytest.mark.slow
+def test_the_other_built_in_steps_give_the_same_versions_on_ray(project: Path, ray_cluster: str) -> None:
+    import pyarrow as pa
+
+    spec = _other_steps_pipeline(project)
+    results = []
+    for name, options in (("local", {"workers": 1}),
+                          ("ray", {"workers": 2, "executor": "ray", "address": ray_cluster})):
+        ws = Workspace.init(project / f"ws-{name}")
+        try:
+            ws.write("stored", pa.Table.from_pylist(corpus_rows(40, offset=500)))  # for read.dataset
+            results.append(_summary(Pipeline.from_dict(spec, base_dir=project).run(ws, **options)))
+        finally:
+            ws.close()
+    assert results[0] == results[1]
+    steps = results[1]["steps"]
+    assert steps["clean_eval"][3] == {"contaminated": 1}  # the planted question's passage
+    assert all(step[0] == "ran" for step in steps.values())
