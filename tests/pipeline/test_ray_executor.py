@@ -455,3 +455,35 @@ def test_the_other_built_in_steps_give_the_same_versions_on_ray(project: Path, r
     steps = results[1]["steps"]
     assert steps["clean_eval"][3] == {"contaminated": 1}  # the planted question's passage
     assert all(step[0] == "ran" for step in steps.values())
+
+
+@pytest.mark.slow
+def test_the_http_readers_give_the_same_versions_on_ray(project: Path, ray_cluster: str) -> None:
+    """read.api and read.web on Ray workers, against a real local HTTP server (robots.txt too)."""
+    from tests.ingest.http_server import LocalServer, Reply
+
+    pages = corpus_rows(3, offset=700)
+    with LocalServer() as site:
+        site.routes["/robots.txt"] = Reply(200, b"User-agent: *\nDisallow: /private\n", {"Content-Type": "text/plain"})
+        site.routes["/items"] = Reply.json([{"id": r["id"], "body": r["text"]} for r in pages])
+        for i, row in enumerate(pages):
+            site.routes[f"/page{i}"] = Reply.html(f"<html><body><article><p>{row['text']}</p></article></body></html>")
+        fast = {"backoff_s": 0.01, "timeout_s": 5.0}
+        spec = {"name": "http", "steps": [
+            {"id": "api", "uses": "read.api", "with": {**fast, "url": site.url("/items"), "text_field": "body"}},
+            {"id": "web", "uses": "read.web", "with": {**fast, "mode": "text", "requests_per_second": 200.0,
+                                                        "urls": [site.url(f"/page{i}") for i in range(3)]
+                                                        + [site.url("/private")]}},
+            {"id": "both", "uses": "concat", "input": ["api", "web"]},
+            {"id": "out", "uses": "write.dataset", "input": "both"},
+        ]}
+        results = []
+        for name, options in (("local", {"workers": 1}),
+                              ("ray", {"workers": 2, "executor": "ray", "address": ray_cluster})):
+            ws = Workspace.init(project / f"ws-{name}")
+            try:
+                results.append(_summary(Pipeline.from_dict(spec, base_dir=project).run(ws, **options)))
+            finally:
+                ws.close()
+    assert results[0]["outputs"] == results[1]["outputs"]
+    assert results[1]["steps"]["out"][2] == 6  # three records, three pages; /private is disallowed
