@@ -21,12 +21,10 @@ since a tokenizer can merge differently at a chunk's edges than inside the docum
 
 from __future__ import annotations
 
-import hashlib
 import re
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -34,8 +32,8 @@ from pydantic import Field, field_validator, model_validator
 
 from datamill.core.columns import ID, TEXT
 from datamill.core.errors import ConfigError, SchemaError
+from datamill.llm.tokenizers import load_tokenizer
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, register
-from datamill.pipeline.registry import base_dir
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -316,26 +314,6 @@ class ChunkTextConfig(StepConfig):
         return self
 
 
-def _load_tokenizer(path_text: str) -> tuple[Tokenizer, str]:
-    from tokenizers import Tokenizer
-
-    path = Path(path_text)
-    path = path if path.is_absolute() else base_dir() / path
-    try:
-        data = path.read_bytes()
-        tokenizer = Tokenizer.from_str(data.decode("utf-8"))
-    except OSError as err:
-        raise ConfigError(f"step 'chunk.text': cannot read `tokenizer` {str(path)!r}: {err}. "
-                          "Point it at a tokenizer.json file (relative to the pipeline file).") from err
-    except Exception as err:  # tokenizers raises its own exception type for a bad file
-        raise ConfigError(f"step 'chunk.text': `tokenizer` {str(path)!r} is not a tokenizers JSON file: "
-                          f"{err}. Save one with `Tokenizer.save(path)`.") from err
-    # Truncation or padding saved in the file would hide tokens from the count.
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer, hashlib.sha256(data).hexdigest()
-
-
 @register("chunk.text")
 class ChunkText(Transform[ChunkTextConfig]):
     """Cut each document into chunks for retrieval: one output row per chunk.
@@ -362,7 +340,7 @@ class ChunkText(Transform[ChunkTextConfig]):
         self._tokens: _TokenCounter | None = None
         self._tokenizer_hash: str | None = None
         if cfg.unit == "tokens" and cfg.tokenizer:
-            tokenizer, self._tokenizer_hash = _load_tokenizer(cfg.tokenizer)
+            tokenizer, self._tokenizer_hash = load_tokenizer(cfg.tokenizer, "chunk.text")
             self._tokens = _TokenCounter(tokenizer, self._splitter)
 
     def code_hashes(self) -> list[str]:

@@ -59,6 +59,7 @@ _BUILTINS = {
     "sample": "datamill.ops.sample",
     "concat": "datamill.ops.concat",
     "write.dataset": "datamill.ops.write",
+    "llm.tokenize": "datamill.llm.tokenize",
     "dedup.minhash": "datamill.dedup.minhash",
 }
 _builtins_loaded = False

@@ -1,0 +1,1 @@
+"""Training-ready LLM data: tokenizers and tokenization (packing, shards and streaming come next)."""
