@@ -131,14 +131,19 @@ def run_datasketch(texts: Sequence[str]) -> Side:
         if found:  # a text without words is nobody's duplicate (an empty MinHash would match all)
             lsh.insert(i, m)
             hashes.append((i, m))
+    pair_array = _query_pairs(lsh, hashes)
+    cluster = union_find(len(texts), pair_array)
+    return Side("datasketch", time.perf_counter() - start, pair_array, cluster, f"{lsh.b}x{lsh.r}")
+
+
+def _query_pairs(lsh: Any, hashes: list[Any]) -> np.ndarray:
+    """Every text queried against the LSH index: the candidate pairs (i < j), as the peers' users do."""
     pairs: set[tuple[int, int]] = set()
     for i, m in hashes:
         for j in lsh.query(m):
             if j != i:
                 pairs.add((i, j) if i < j else (j, i))
-    pair_array = _pair_array(pairs)
-    cluster = union_find(len(texts), pair_array)
-    return Side("datasketch", time.perf_counter() - start, pair_array, cluster, f"{lsh.b}x{lsh.r}")
+    return _pair_array(pairs)
 
 
 def run_rensa(texts: Sequence[str]) -> Side:
@@ -156,12 +161,7 @@ def run_rensa(texts: Sequence[str]) -> Side:
         m.update(list(found))
         lsh.insert(i, m)
         hashes.append((i, m))
-    pairs: set[tuple[int, int]] = set()
-    for i, m in hashes:
-        for j in lsh.query(m):
-            if j != i:
-                pairs.add((i, j) if i < j else (j, i))
-    pair_array = _pair_array(pairs)
+    pair_array = _query_pairs(lsh, hashes)
     cluster = union_find(len(texts), pair_array)
     bands = lsh.get_num_bands()
     return Side("rensa", time.perf_counter() - start, pair_array, cluster, f"{bands}x{NUM_PERM // bands}")

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from datamill import Pipeline, RunResult, Workspace
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "corpus" / "docs.jsonl"
@@ -84,3 +86,13 @@ def near_dedup_10k_spec(data: Path) -> dict[str, Any]:
         {"id": "docs", "uses": "read.jsonl", "with": {"paths": [str(data)], "batch_rows": 700}},
         {"id": "near", "uses": "dedup.minhash", "input": "docs", "with": {"threshold": 0.8}},
     ]}
+
+
+def invalid_utf8(*values: bytes) -> pa.Array:
+    """A string array holding ``values`` as they are, invalid UTF-8 included (Arrow checks nothing)."""
+    offsets = [0]
+    for value in values:
+        offsets.append(offsets[-1] + len(value))
+    return pa.Array.from_buffers(
+        pa.string(), len(values), [None, pa.array(offsets, pa.int32()).buffers()[1], pa.py_buffer(b"".join(values))]
+    )

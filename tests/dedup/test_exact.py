@@ -18,7 +18,7 @@ from datamill.dedup.exact import ExactDedup, normalize_text
 from datamill.pipeline import StepContext, resolve_step
 from datamill.store import Workspace
 from datamill.testing import StepResult, make_batch, run_step
-from tests.dedup.common import docs_example, one_and_two_workers
+from tests.dedup.common import docs_example, invalid_utf8, one_and_two_workers
 
 
 def _explained(step: ExactDedup, *partitions: list[pa.RecordBatch]) -> dict[str, str]:
@@ -31,15 +31,6 @@ def _explained(step: ExactDedup, *partitions: list[pa.RecordBatch]) -> dict[str,
 
 def _kept(result: StepResult) -> list[str]:
     return sorted(result.output["id"].to_pylist())
-
-
-def _invalid_utf8(*values: bytes) -> pa.Array:
-    offsets = [0]
-    for value in values:
-        offsets.append(offsets[-1] + len(value))
-    return pa.Array.from_buffers(
-        pa.string(), len(values), [None, pa.array(offsets, pa.int32()).buffers()[1], pa.py_buffer(b"".join(values))]
-    )
 
 
 def test_exact_dedup_is_the_registered_dedup_exact_step() -> None:
@@ -319,8 +310,8 @@ def test_exact_dedup_on_empty_input() -> None:
     assert step.side_table(step.finalize(step.partial(iter([]), StepContext("dedup")))).num_rows == 0
 
 
-def test_exact_dedup_survives_invalid_utf8() -> None:
-    texts = _invalid_utf8(b"a\xff", b"A\xff", b"a\xfe", b"ok", b"a\xff")
+def test_exact_dedup_survivesinvalid_utf8() -> None:
+    texts = invalid_utf8(b"a\xff", b"A\xff", b"a\xfe", b"ok", b"a\xff")
     batch = pa.record_batch({"id": ["1", "2", "3", "4", "5"], "text": texts})
 
     raw = run_step(ExactDedup(normalize=[]), [batch])

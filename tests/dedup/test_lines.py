@@ -15,7 +15,7 @@ from datamill.dedup.lines import LineDedup, _units, split_units
 from datamill.pipeline import StepContext, resolve_step
 from datamill.store import Workspace
 from datamill.testing import StepResult, make_batch, run_step
-from tests.dedup.common import corpus_rows, docs_example, one_and_two_workers
+from tests.dedup.common import corpus_rows, docs_example, invalid_utf8, one_and_two_workers
 
 FOOTER = "This e-book is for the use of anyone anywhere at no cost. You may copy it, give it away or re-use it. "
 FOOTER += "Visit the project online for more books like this one."
@@ -33,15 +33,6 @@ def _texts(result: StepResult) -> dict[str, str | None]:
 
 def _text_of(batch: pa.RecordBatch, row_id: str) -> str:
     return str(batch["text"][batch["id"].to_pylist().index(row_id)].as_py())
-
-
-def _invalid_utf8(*values: bytes) -> pa.Array:
-    offsets = [0]
-    for value in values:
-        offsets.append(offsets[-1] + len(value))
-    return pa.Array.from_buffers(
-        pa.string(), len(values), [None, pa.array(offsets, pa.int32()).buffers()[1], pa.py_buffer(b"".join(values))]
-    )
 
 
 def test_line_dedup_is_the_registered_dedup_lines_step() -> None:
@@ -240,7 +231,7 @@ def test_line_dedup_passes_null_and_empty_texts_through() -> None:
 
 def test_line_dedup_reads_invalid_utf8_as_replacement_characters() -> None:
     bad = b"Caf\xff is open every day\n"
-    texts = _invalid_utf8(bad + b"first", bad + b"second", b"\xfe\xfe lonely bytes here\nok")
+    texts = invalid_utf8(bad + b"first", bad + b"second", b"\xfe\xfe lonely bytes here\nok")
     batch = pa.record_batch({"id": ["1", "2", "3"], "text": texts})
 
     result = run_step(LineDedup(unit="line"), [batch])

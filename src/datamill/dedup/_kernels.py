@@ -262,45 +262,43 @@ def bucket_pairs(keys: np.ndarray, order: np.ndarray, empty: np.ndarray, max_buc
     pairs of indices into ``keys``, smaller rank first as ordered.
     """
     n = order.shape[0]
-    total = 0
+    # One scan: each bucket's members (non-empty, in rank order) packed into `members`, with
+    # where each bucket starts; then the pairs.
+    members = np.empty(n, np.int64)
+    bounds = np.empty(n + 1, np.int64)
+    buckets = 0
+    m = 0
     start = 0
     while start < n:
-        stop = start + 1
+        bounds[buckets] = m
+        stop = start
         while stop < n and keys[order[stop]] == keys[order[start]]:
-            stop += 1
-        m = 0
-        for t in range(start, stop):
-            if not empty[order[t]]:
+            if not empty[order[stop]]:
+                members[m] = order[stop]
                 m += 1
-        if m > 1:
-            total += m * (m - 1) // 2 if m <= max_bucket else m - 1
+            stop += 1
+        buckets += 1
         start = stop
+    bounds[buckets] = m
+    total = 0
+    for b in range(buckets):
+        size = bounds[b + 1] - bounds[b]
+        total += size * (size - 1) // 2 if size <= max_bucket else size - 1
     out = np.empty((total, 2), np.int64)
     w = 0
-    start = 0
-    members = np.empty(n, np.int64)
-    while start < n:
-        stop = start + 1
-        while stop < n and keys[order[stop]] == keys[order[start]]:
-            stop += 1
-        m = 0
-        for t in range(start, stop):
-            if not empty[order[t]]:
-                members[m] = order[t]
-                m += 1
-        if m > 1:
-            if m <= max_bucket:
-                for x in range(m):
-                    for y in range(x + 1, m):
-                        out[w, 0] = members[x]
-                        out[w, 1] = members[y]
-                        w += 1
-            else:
-                for y in range(1, m):
-                    out[w, 0] = members[0]
+    for b in range(buckets):
+        first, size = bounds[b], bounds[b + 1] - bounds[b]
+        if size <= max_bucket:
+            for x in range(first, first + size):
+                for y in range(x + 1, first + size):
+                    out[w, 0] = members[x]
                     out[w, 1] = members[y]
                     w += 1
-        start = stop
+        else:
+            for y in range(first + 1, first + size):
+                out[w, 0] = members[first]
+                out[w, 1] = members[y]
+                w += 1
     return out
 
 
