@@ -59,7 +59,7 @@ def document_batch(records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
     '{"b": 2}'
     """
     # Column by column into typed arrays: a reader makes one small batch per file, and
-    # from_pylist / from_pydict cost 4x more per one-row batch (140 µs against 35 µs) than
+    # from_pylist / from_pydict cost several times more per one-row batch (timed by hand) than
     # the reader's own work outside the parser.
     arrays = [
         pa.array(
