@@ -84,6 +84,16 @@ class Tokenize(Transform[TokenizeConfig]):
                               "give one of its special tokens (its tokenizer.json lists them under `added_tokens`).")
         return [vocab[token]]
 
+    def _field(self, kind: pa.DataType) -> pa.Field:
+        """The ids' field, carrying the tokenizer's facts for the steps after (``llm.pack``)."""
+        meta = {"datamill.tokenizer_sha256": self._digest,
+                "datamill.vocab_size": str(self._tokenizer.get_vocab_size())}
+        if self._eos:
+            meta["datamill.eos_id"] = str(self._eos[0])
+        if self._bos:
+            meta["datamill.bos_id"] = str(self._bos[0])
+        return pa.field(self.config.output_column, kind, metadata=meta)
+
     def code_hashes(self) -> list[str]:
         """The code's hashes and the tokenizer file's: a new tokenizer means new tokens."""
         self._load()
@@ -91,7 +101,7 @@ class Tokenize(Transform[TokenizeConfig]):
 
     def required_columns(self) -> dict[str, str]:
         """The text column."""
-        return {self.config.text_column: "string"}
+        return {self.config.text_column: "text_column"}
 
     def process(self, batch: pa.RecordBatch, ctx: StepContext) -> Outcome | pa.RecordBatch:
         """Tokenize the batch's texts in slices; add the ids and counts."""
@@ -119,14 +129,15 @@ class Tokenize(Transform[TokenizeConfig]):
         else:  # over 2**31 tokens in one batch: 32-bit list offsets would wrap
             ids_array = pa.LargeListArray.from_arrays(pa.array(offsets), flat, mask=missing)
         out = batch
-        for name, column in ((config.output_column, ids_array),
-                             (config.count_column, pa.array(lengths, pa.int32()))):
-            if name is None:
+        for target, column in ((self._field(ids_array.type), ids_array),
+                               (config.count_column and pa.field(config.count_column, pa.int32()),
+                                pa.array(lengths, pa.int32()))):
+            if not target:
                 continue
-            if name in out.schema.names:
-                out = out.set_column(out.schema.get_field_index(name), name, column)
+            if target.name in out.schema.names:
+                out = out.set_column(out.schema.get_field_index(target.name), target, column)
             else:
-                out = out.append_column(name, column)
+                out = out.append_column(target, column)
         ctx.metric("tokens", float(lengths.sum()))
         ctx.metric("documents", float(len(present)))
         return out

@@ -60,6 +60,7 @@ _BUILTINS = {
     "concat": "datamill.ops.concat",
     "write.dataset": "datamill.ops.write",
     "llm.tokenize": "datamill.llm.tokenize",
+    "llm.pack": "datamill.llm.pack",
     "dedup.minhash": "datamill.dedup.minhash",
 }
 _builtins_loaded = False

@@ -31,7 +31,7 @@ from datamill.pipeline.progress import NullReporter, Reporter
 from datamill.pipeline.spec import PipelineSpec, PlannedStep, in_step, load_spec, plan
 from datamill.pipeline.step import Aggregate, Source, Transform
 from datamill.pipeline.task import PartResult, StepRef, Task
-from datamill.store.objects import ShardInfo
+from datamill.store.objects import ShardInfo, ShardWriter
 from datamill.store.workspace import Workspace
 
 __all__ = ["Pipeline", "RunResult", "StepReport", "run_pipeline"]
@@ -414,29 +414,35 @@ class _Run:
             step = planned.step
             model = None
             explained = None
+            files: list[dict[str, Any]] = []
             if isinstance(step, Aggregate):
                 tasks, _ = self._plan_tasks(planned, "partial", partitions)
                 self.reporter.step_started(f"{planned.id} (pass 1)", len(tasks))
-                states = []
+                firsts = []
                 for result in sorted(self.executor.map(tasks), key=lambda r: r.part):
-                    states.append(result.state)
+                    firsts.append(result)
                     self.reporter.part_done(f"{planned.id} (pass 1)", 0)
                 self.reporter.step_finished(f"{planned.id} (pass 1)", "ran", 0)
-                if not states:
-                    states = [step.partial(iter(()), self._empty_ctx(planned))]
+                states = [r.state for r in firsts] or [step.partial(iter(()), self._empty_ctx(planned))]
                 model = step.finalize(self.executor.merge_all(step, self._ref(planned), states))
                 explained = self._commit_side_table(planned, model, exec_id)
-                tasks, schemas = self._plan_tasks(planned, "apply", partitions, model)
+                summary = step.output(model)
+                if summary is not None:
+                    results, schemas = [self._summary_result(step, model, summary, firsts)], [summary.schema]
+                    files = step.output_files(model)
+                else:
+                    tasks, schemas = self._plan_tasks(planned, "apply", partitions, model)
+                    results = self._run_tasks(planned, tasks, fp)
             else:
                 tasks, schemas = self._plan_tasks(planned, "stream", partitions)
-            results = self._run_tasks(planned, tasks, fp)
+                results = self._run_tasks(planned, tasks, fp)
             ledger = reduce(Ledger.merge, (r.ledger for r in results), Ledger())
             ledger.check(planned.id)
             metrics: dict[str, float] = {}
             for r in results:
                 for k, v in r.metrics.items():
                     metrics[k] = metrics.get(k, 0.0) + v
-            dataset = self._commit(planned, results, schemas, exec_id)
+            dataset = self._commit(planned, results, schemas, exec_id, files)
             quarantine = self._commit_quarantine(planned.id, [q for r in results for q in r.quarantine],
                                                  exec_id)
             seconds = time.monotonic() - started
@@ -500,8 +506,26 @@ class _Run:
 
         return StepContext(step_id=planned.id, seed=self.spec.seed)
 
+    def _summary_result(self, step: Aggregate[Any, Any, Any], model: Any, summary: pa.Table,
+                        firsts: list[PartResult]) -> PartResult:
+        """An Aggregate's summary written as its output: the first pass's ledgers and metrics,
+        the summary's rows counted as created."""
+        ledger = reduce(Ledger.merge, (r.ledger for r in firsts), Ledger())
+        ledger.rows_out += summary.num_rows
+        ledger.created += summary.num_rows
+        metrics: dict[str, float] = {}
+        for r in firsts:
+            for k, v in r.metrics.items():
+                metrics[k] = metrics.get(k, 0.0) + v
+        metrics.update(step.output_metrics(model))
+        writer = ShardWriter(self.ws.objects, summary.schema)
+        for batch in summary.to_batches():
+            writer.write(batch)
+        return PartResult(part=0, shards=writer.close(), ledger=ledger, metrics=metrics,
+                          quarantine=[q for r in firsts for q in r.quarantine], schema=summary.schema)
+
     def _commit(self, planned: PlannedStep, results: list[PartResult], schemas: list[pa.Schema],
-                exec_id: int) -> Dataset:
+                exec_id: int, files: list[dict[str, Any]] | None = None) -> Dataset:
         shards = [s for r in results for s in r.shards]
         found = ([r.schema for r in results if r.schema is not None and r.shards]
                  or [r.schema for r in results if r.schema is not None])
@@ -523,7 +547,7 @@ class _Run:
         roles = getattr(planned.step.config, "roles", None)
         return self.ws.commit_version(
             schema, shards, name=f"{self.spec.name}.{planned.id}", roles=roles,
-            run_id=self.run_id, execution_id=exec_id, kind="step",
+            run_id=self.run_id, execution_id=exec_id, kind="step", files=files,
             producer={"run_id": self.run_id, "pipeline": self.spec.name, "step": planned.id})
 
     def _commit_quarantine(self, step_id: str, shards: list[ShardInfo], exec_id: int) -> str | None:

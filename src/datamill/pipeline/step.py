@@ -80,6 +80,9 @@ class StepContext:
     ledger: Ledger = field(default_factory=Ledger)
     metrics: dict[str, float] = field(default_factory=dict)
     quarantine_batches: list[pa.RecordBatch] = field(default_factory=list)
+    # The object store of the run, for steps that write objects of their own (token shards);
+    # None outside a run.
+    store: Any = None
 
     def metric(self, name: str, value: float) -> None:
         """Add ``value`` to the metric ``name`` (metrics are summed over shards)."""
@@ -242,6 +245,22 @@ class Aggregate(Step[C], Generic[C, S, M]):
     def apply(self, batch: pa.RecordBatch, model: M, ctx: StepContext) -> Outcome | pa.RecordBatch:
         """Use the finalized model on one batch."""
         raise NotImplementedError
+
+    def output(self, model: M) -> pa.Table | None:
+        """A summary that *is* the step's output (token shards' table), or None to run ``apply``.
+
+        A step that returns one accounts for its input rows in ``partial`` (as merged or
+        dropped); the runner counts the summary's rows as created.
+        """
+        return None
+
+    def output_files(self, model: M) -> list[dict[str, Any]]:
+        """Objects besides the output's shards that the version owns (``path``, ``sha256``)."""
+        return []
+
+    def output_metrics(self, model: M) -> dict[str, float]:
+        """Metrics only the finalized model knows."""
+        return {}
 
 
 class Sink(Step[C]):

@@ -179,7 +179,7 @@ def execute_task(task: Task) -> PartResult:
     step = task.step.build()
     ctx = StepContext(step_id=task.step.step_id, seed=task.seed, shard_index=task.part,
                       num_shards=task.num_parts, input_schemas=task.input_schemas,
-                      input_index=task.input_index)
+                      input_index=task.input_index, store=store)
     result = PartResult(part=task.part)
     source_ctx: StepContext | None = None
     if task.source is not None:  # a fused source: read the partition here, no shards between

@@ -48,12 +48,13 @@ def collect_garbage(ws: Workspace, *, older_than_s: float = 24 * 3600,
         version_id = path.rsplit("/", 1)[-1].removesuffix(".json")
         with store.fs.open(path, "rb") as handle:
             manifest = json.loads(handle.read())
+        owned = [s["path"] for s in [*manifest["shards"], *manifest.get("files", [])]]
         if version_id in known:
-            keep.update(s["path"] for s in manifest["shards"])
+            keep.update(owned)
         elif (_mtime(info) or time.time()) < cutoff:
             orphans.append(path)
         else:  # maybe a writer about to commit it
-            keep.update(s["path"] for s in manifest["shards"])
+            keep.update(owned)
     for result in pending:
         for group in ("shards", "quarantine", "source_quarantine"):
             keep.update(s["path"] for s in result.get(group, []))

@@ -50,8 +50,13 @@ def build_manifest(
     *,
     roles: dict[str, str] | None = None,
     producer: dict[str, Any] | None = None,
+    files: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The manifest of a version. Its ``id`` hashes only content, never who wrote it or when."""
+    """The manifest of a version. Its ``id`` hashes only content, never who wrote it or when.
+
+    ``files`` are other objects the version owns (token shards): kept by ``gc``, checked by
+    ``verify``, part of the id.
+    """
     schema_doc = schema_to_manifest(schema)
     roles = default_roles(schema, roles)
     content = {
@@ -61,6 +66,8 @@ def build_manifest(
         "roles": roles,
         "shards": [[s.sha256, s.rows] for s in shards],
     }
+    if files:
+        content["files"] = [f["sha256"] for f in files]
     return {
         "format": FORMAT,
         "id": fingerprint(content),
@@ -69,6 +76,7 @@ def build_manifest(
         "num_rows": sum(s.rows for s in shards),
         "num_bytes": sum(s.bytes for s in shards),
         "shards": [s.to_dict() for s in shards],
+        **({"files": [dict(f) for f in files]} if files else {}),
         "summary": merge_stats(shards),
         "created_at": time.time(),
         "producer": producer or {},

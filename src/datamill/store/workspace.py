@@ -209,11 +209,16 @@ class Workspace:
         execution_id: int | None = None,
         producer: dict[str, Any] | None = None,
         kind: str = "dataset",
+        files: list[dict[str, Any]] | None = None,
     ) -> Dataset:
-        """Make written shards a version: manifest first, then the catalog row (atomic)."""
+        """Make written shards a version: manifest first, then the catalog row (atomic).
+
+        ``files``: other objects the version owns (``path``, ``sha256``; sizes are read here).
+        """
         if name is not None:
             check_name(name)
-        manifest = build_manifest(schema, shards, roles=roles, producer=producer)
+        owned = [{**f, "bytes": f.get("bytes", self.objects.size(f["path"]))} for f in files or ()]
+        manifest = build_manifest(schema, shards, roles=roles, producer=producer, files=owned)
         key = f"versions/{manifest['id']}.json"
         if self.objects.exists(key):
             manifest = self.objects.get_json(key)
@@ -254,7 +259,7 @@ class Workspace:
         if not self.objects.exists(key):
             return f"manifest {key} is missing"
         manifest = self.manifest(version_id)
-        for shard in manifest["shards"]:
+        for shard in [*manifest["shards"], *manifest.get("files", [])]:
             size = self.objects.size(shard["path"])
             if size is None:
                 return f"shard {shard['path']} is missing"

@@ -1,0 +1,184 @@
+"""Packing token sequences into training blocks, and batching them with little padding.
+
+Three strategies, each reporting its pad and truncation fractions:
+
+- **chunk** (`ChunkPacker`): documents back to back (EOS between them, from ``llm.tokenize``)
+  cut into fixed blocks: the ``group_texts`` semantics, streaming, with no token lost at batch
+  edges: what does not fill a block waits for the next batch.
+- **bfd** (`best_fit_decreasing`): documents shorter than the block are never split; each goes
+  into the fullest block it still fits, longest first, within a window of documents. Documents
+  longer than the block are cut into whole blocks plus a remainder that is packed.
+- **bucket** (`bucket_batches`): unpacked sequences, batched with others of similar length and
+  padded to the batch's longest (rounded up to a multiple), within a token budget.
+
+>>> packer = ChunkPacker(4)
+>>> out, lengths, starts = packer.feed(np.arange(6), np.array([2, 4]))
+>>> out.tolist(), lengths.tolist(), starts.tolist(), packer.tail.tolist()
+([0, 1, 2, 3], [4], [0, 2], [4, 5])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+__all__ = ["ChunkPacker", "best_fit_decreasing", "bucket_batches", "gather", "pad_fraction", "split_long"]
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return starts
+
+
+class ChunkPacker:
+    """Concatenate documents and cut fixed blocks, carrying the remainder to the next call."""
+
+    def __init__(self, block: int, dtype: Any = np.int64) -> None:
+        self.block = block
+        self.tail = np.zeros(0, dtype)
+        self.tail_starts = np.zeros(0, np.int64)
+
+    def feed(self, tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add documents (``tokens`` back to back, each one's length); return the whole blocks
+        now ready: ``(tokens, sequence lengths, document starts)``."""
+        starts = _starts(lengths)[lengths > 0] + len(self.tail)
+        buffer = np.concatenate([self.tail, tokens.astype(self.tail.dtype, copy=False)])
+        all_starts = np.concatenate([self.tail_starts, starts])
+        cut = len(buffer) // self.block * self.block
+        ready = all_starts < cut
+        self.tail = buffer[cut:]
+        self.tail_starts = all_starts[~ready] - cut
+        return buffer[:cut], np.full(cut // self.block, self.block, np.int64), all_starts[ready]
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last, shorter block (if any tokens are left)."""
+        tail, starts = self.tail, self.tail_starts
+        self.tail, self.tail_starts = tail[:0], starts[:0]
+        return tail, np.array([len(tail)] if len(tail) else [], np.int64), starts
+
+
+def split_long(lengths: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut documents longer than ``block`` into whole blocks plus a remainder.
+
+    Returns ``(piece_doc, piece_offset, piece_length)``: each piece's document, its offset in
+    that document and its length. Documents that fit stay whole.
+
+    >>> [a.tolist() for a in split_long(np.array([3, 9]), 4)]
+    [[0, 1, 1, 1], [0, 0, 4, 8], [3, 4, 4, 1]]
+    """
+    lengths = np.asarray(lengths, np.int64)
+    pieces = np.maximum(1, -(-lengths // block))
+    doc = np.repeat(np.arange(len(lengths)), pieces)
+    first = np.zeros(len(lengths), np.int64)
+    np.cumsum(pieces[:-1], out=first[1:])
+    index = np.arange(len(doc)) - first[doc]
+    offset = index * block
+    length = np.minimum(block, lengths[doc] - offset)
+    return doc, offset, length
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_fit(lengths: np.ndarray, order: np.ndarray, block: int) -> np.ndarray:  # pragma: no cover - numba
+    remaining = np.empty(len(lengths), np.int64)
+    bins = np.empty(len(lengths), np.int64)
+    used = 0
+    for i in order:
+        need = lengths[i]
+        best = -1
+        best_room = block + 1
+        for b in range(used):
+            room = remaining[b]
+            if need <= room < best_room:
+                best, best_room = b, room
+                if room == need:
+                    break
+        if best < 0:
+            best = used
+            remaining[used] = block
+            used += 1
+        remaining[best] -= need
+        bins[i] = best
+    return bins
+
+
+def best_fit_decreasing(lengths: np.ndarray, block: int) -> np.ndarray:
+    """Assign each piece (all ``<= block``) to a bin: longest first, into the bin with the least
+    room that still fits it. Returns each piece's bin; bins are numbered in opening order.
+
+    >>> best_fit_decreasing(np.array([3, 1, 2, 2]), 4).tolist()
+    [0, 0, 1, 1]
+    """
+    lengths = np.asarray(lengths, np.int64)
+    if len(lengths) and int(lengths.max()) > block:
+        raise ValueError("best_fit_decreasing: a piece is longer than the block; cut it with split_long first")
+    order = np.argsort(-lengths, kind="stable")
+    return _best_fit(lengths, order, block)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+            order: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
+    pos = 0
+    for i in order:
+        n = lengths[i]
+        out[pos:pos + n] = tokens[starts[i]:starts[i] + n]
+        pos += n
+
+
+def gather(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``tokens[starts[i]:starts[i]+lengths[i]]`` for each ``i`` in ``order``, back to back.
+
+    >>> gather(np.arange(10), np.array([0, 5]), np.array([2, 3]), np.array([1, 0])).tolist()
+    [5, 6, 7, 0, 1]
+    """
+    out = np.empty(int(np.asarray(lengths)[order].sum()), tokens.dtype)
+    _gather(tokens, np.asarray(starts, np.int64), np.asarray(lengths, np.int64), np.asarray(order, np.int64), out)
+    return out
+
+
+def pad_fraction(lengths: np.ndarray, padded: np.ndarray) -> float:
+    """Pad tokens over all tokens in the batches: ``1 - sum(lengths) / sum(padded)``."""
+    total = float(np.sum(padded))
+    return 0.0 if total == 0 else 1.0 - float(np.sum(lengths)) / total
+
+
+def bucket_batches(lengths: np.ndarray, *, batch_size: int, max_tokens: int | None = None,
+                   pad_multiple: int = 1, window: int = 100, seed: int = 0) -> list[np.ndarray]:
+    """Length bucketing: batches of sequences of similar length, in a seeded random order.
+
+    Within each window of ``window × batch_size`` sequences (taken in the given order), the
+    sequences are sorted by length and cut into batches of at most ``batch_size``, whose padded
+    size (longest length rounded up to ``pad_multiple``, times the count) stays within
+    ``max_tokens``; then the window's batches are shuffled. Returns each batch's indices.
+
+    >>> sorted(b.tolist() for b in bucket_batches(np.array([5, 1, 4, 2]), batch_size=2, window=2))
+    [[1, 3], [2, 0]]
+    """
+    lengths = np.asarray(lengths, np.int64)
+    rng = np.random.default_rng(seed)
+    span = max(1, window * batch_size)
+    batches: list[np.ndarray] = []
+    for lo in range(0, len(lengths), span):
+        ids = np.arange(lo, min(lo + span, len(lengths)))
+        ids = ids[np.argsort(lengths[ids], kind="stable")]
+        found: list[np.ndarray] = []
+        start = 0
+        while start < len(ids):
+            end = min(start + batch_size, len(ids))
+            if max_tokens is not None:
+                # Sorted ascending, so the last member is the longest: shrink until it fits.
+                while end - start > 1 and (
+                        _round_up(int(lengths[ids[end - 1]]), pad_multiple) * (end - start) > max_tokens):
+                    end -= 1
+            found.append(ids[start:end])
+            start = end
+        for i in rng.permutation(len(found)):
+            batches.append(found[i])
+    return batches
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple

@@ -1,0 +1,288 @@
+"""``StreamingDataset``: token shards into PyTorch, split over ranks and workers, resumable exactly.
+
+The epoch's order is one global list of batches, computed the same way in every process from
+``(seed, epoch)``: shards in a seeded order, sequences shuffled within windows of
+``shuffle_window`` (a bounded buffer), then cut into batches (or bucketed by length). Batch
+``g`` goes to rank ``g mod world_size``; a rank's ``k``-th batch goes to DataLoader worker
+``k mod num_workers``, and the DataLoader hands them back in order. So the batches a rank has
+consumed are always a prefix of its list, and the state is one number: the next global batch.
+
+Guarantees (the resume tests check each):
+
+- One epoch yields every sequence exactly once, over all ranks and workers.
+- ``state_dict()`` after ``k`` batches on every rank, then ``load_state_dict`` in a new run,
+  yields exactly the batches not yet seen: with the same or another number of DataLoader
+  workers, and with another world size (the remaining global batches are dealt out again).
+  This assumes the ranks step together (as data-parallel training does), so all of them have
+  consumed the same number of batches when the state is saved. Resuming twice in a row is the
+  same as never stopping.
+- Batch size, seed, shuffling and packing must stay the same across a resume (the state
+  carries a fingerprint of them, and a mismatch is an error that says which).
+
+Whole batches cross the worker boundary (``batch_size=None`` in the DataLoader): use
+``dataset.loader(num_workers=...)``, which also keeps the state up to date in the main process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from datamill.core.errors import ConfigError
+from datamill.llm.packing import bucket_batches
+from datamill.llm.shards import TokenShard
+from datamill.store.objects import ObjectStore
+
+__all__ = ["StreamingDataset", "StreamingLoader"]
+
+IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips
+
+
+def _dist_defaults() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
+    """Batches of token sequences from a token version (``llm.pack`` / ``datamill tokenize``).
+
+    Each batch is a dict of ``input_ids``, ``attention_mask``, ``labels`` (pad as -100) and
+    ``position_ids`` (restarting at every document start inside a packed sequence, for
+    cross-document attention masking; ``segment_ids`` too when asked), padded to the batch's
+    longest sequence rounded up to ``pad_multiple``.
+
+    ``source`` is a ref (``corpus.tokens``, ``name@3``) resolved in ``workspace`` (found from
+    the current directory when not given). ``bucket=True`` batches sequences of similar length
+    (for unpacked sequences), within ``max_tokens`` padded tokens per batch when set.
+
+    >>> # ds = StreamingDataset("corpus.tokens", batch_size=8)
+    >>> # for batch in ds.loader(num_workers=2): model(**batch)
+    """
+
+    def __init__(self, source: Any, *, workspace: Any = None, batch_size: int = 8, shuffle: bool = True,
+                 seed: int = 0, shuffle_window: int = 1 << 16, bucket: bool = False, max_tokens: int | None = None,
+                 pad_multiple: int = 1, pad_id: int = 0, segment_ids: bool = False,
+                 rank: int | None = None, world_size: int | None = None, cache_dir: str | None = None) -> None:
+        super().__init__()
+        if batch_size < 1 or shuffle_window < 1 or pad_multiple < 1:
+            raise ConfigError("StreamingDataset: batch_size, shuffle_window and pad_multiple must be at least 1")
+        default_rank, default_world = _dist_defaults()
+        self.rank = default_rank if rank is None else rank
+        self.world_size = default_world if world_size is None else world_size
+        if not 0 <= self.rank < self.world_size:
+            raise ConfigError(f"StreamingDataset: rank {self.rank} is outside world_size {self.world_size}")
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.shuffle_window, self.bucket, self.max_tokens = shuffle_window, bucket, max_tokens
+        self.pad_multiple, self.pad_id, self.segment_ids = pad_multiple, pad_id, segment_ids
+        self.cache_dir = cache_dir
+        self._resolve(source, workspace)
+        self.epoch = 0
+        self.next_batch = 0  # the next global batch of this epoch not yet consumed
+        self._consumed = 0  # batches this rank consumed since next_batch was set
+        self._open: list[TokenShard] | None = None
+
+    # ------------------------------------------------------------------ where the shards are
+    def _resolve(self, source: Any, workspace: Any) -> None:
+        from datamill.core.dataset import Dataset
+
+        if isinstance(source, Dataset):
+            dataset, objects = source, source.store
+        else:
+            if workspace is None:
+                from datamill.store import Workspace
+
+                workspace = Workspace.find()
+            dataset = workspace.open(str(source))
+            objects = workspace.objects
+        rows = dataset.to_arrow().to_pylist()
+        if not rows or "tokens_path" not in rows[0]:
+            raise ConfigError(f"StreamingDataset: {dataset.ref!r} is not a token version (it has no "
+                              "`tokens_path` column); make one with `llm.pack` or `datamill tokenize`.")
+        self.version = dataset.id
+        self.rows = rows
+        self.store_url, self.storage_options = objects.url, objects.storage_options
+        self.strategy = rows[0]["strategy"]
+        self.block = rows[0]["block"]
+
+    def _shards(self) -> list[TokenShard]:
+        if self._open is None:
+            store = ObjectStore(self.store_url, self.storage_options)
+            self._open = [TokenShard.open(store, row, cache_dir=self.cache_dir) for row in self.rows]
+        return self._open
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_open"] = None  # memory maps are reopened in each worker
+        return state
+
+    # ------------------------------------------------------------------ the epoch's schedule
+    def _fingerprint(self) -> str:
+        settings = [self.version, self.batch_size, self.shuffle, self.seed, self.shuffle_window, self.bucket,
+                    self.max_tokens, self.pad_multiple]
+        return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+
+    def schedule(self, epoch: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The epoch's global batches: ``(shard of each sample, sequence in it, batch offsets)``;
+        batch ``g`` is samples ``offsets[g]:offsets[g+1]``. The same in every process."""
+        epoch = self.epoch if epoch is None else epoch
+        shards = self._shards()
+        counts = np.array([s.num_sequences for s in shards], np.int64)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(shards)) if self.shuffle else np.arange(len(shards))
+        shard_of = np.repeat(order, counts[order])
+        seq_of = np.concatenate([np.arange(counts[i]) for i in order]) if len(order) else np.zeros(0, np.int64)
+        if self.shuffle:
+            for lo in range(0, len(shard_of), self.shuffle_window):
+                perm = lo + rng.permutation(min(self.shuffle_window, len(shard_of) - lo))
+                shard_of[lo:lo + len(perm)], seq_of[lo:lo + len(perm)] = shard_of[perm], seq_of[perm]
+        if self.bucket:
+            base = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            every = np.concatenate([s.lengths() for s in shards]) if shards else np.zeros(0, np.int64)
+            lengths = every[base[shard_of] + seq_of]
+            groups = bucket_batches(lengths, batch_size=self.batch_size, max_tokens=self.max_tokens,
+                                    pad_multiple=self.pad_multiple,
+                                    window=max(1, self.shuffle_window // self.batch_size),
+                                    seed=int(rng.integers(1 << 62)))
+            flat = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+            shard_of, seq_of = shard_of[flat], seq_of[flat]
+            offsets = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
+        else:
+            offsets = np.append(np.arange(0, len(shard_of), self.batch_size), len(shard_of)).astype(np.int64)
+            if len(shard_of) == 0:
+                offsets = np.zeros(1, np.int64)
+        return shard_of, seq_of, offsets
+
+    def num_batches(self) -> int:
+        """Global batches in an epoch (over all ranks)."""
+        return len(self.schedule()[2]) - 1
+
+    def _my_batches(self) -> range:
+        """This rank's remaining global batches, in order."""
+        total = self.num_batches()
+        return range(self.next_batch + self.rank, total, self.world_size)
+
+    # ------------------------------------------------------------------ iteration
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        shard_of, seq_of, offsets = self.schedule()
+        mine = self._my_batches()[self._consumed:]
+        info = get_worker_info()
+        in_main = info is None
+        if not in_main:
+            assert info is not None
+            mine = mine[info.id::info.num_workers]
+        shards = self._shards()
+        for g in mine:
+            batch = self.collate(shards, shard_of[offsets[g]:offsets[g + 1]], seq_of[offsets[g]:offsets[g + 1]])
+            if in_main:
+                self._consumed += 1
+            yield batch
+        if in_main:
+            self.end_epoch()
+
+    def end_epoch(self) -> None:
+        """Move the state to the start of the next epoch."""
+        self.epoch += 1
+        self.next_batch = 0
+        self._consumed = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` from its first batch (as ``DistributedSampler.set_epoch``)."""
+        self.epoch, self.next_batch, self._consumed = epoch, 0, 0
+
+    def collate(self, shards: list[TokenShard], shard_of: np.ndarray, seq_of: np.ndarray) -> dict[str, torch.Tensor]:
+        """One batch: ids padded to the longest (rounded up), mask, labels, position ids."""
+        pieces, bounds = [], []
+        for s, q in zip(shard_of.tolist(), seq_of.tolist(), strict=True):
+            shard = shards[s]
+            lo, hi = int(shard.offsets[q]), int(shard.offsets[q + 1])
+            pieces.append(shard.tokens[lo:hi])
+            starts = shard.doc_starts
+            bounds.append(starts[np.searchsorted(starts, lo):np.searchsorted(starts, hi)] - lo)
+        lengths = np.array([len(p) for p in pieces], np.int64)
+        width = int(lengths.max()) if len(lengths) else 0
+        width = -(-width // self.pad_multiple) * self.pad_multiple
+        rows = len(pieces)
+        ids = np.full((rows, width), self.pad_id, np.int64)
+        for r, piece in enumerate(pieces):
+            ids[r, :len(piece)] = piece
+        real = np.arange(width)[None, :] < lengths[:, None]
+        labels = np.where(real, ids, IGNORE_INDEX) if not real.all() else ids.copy()
+        # Position ids restart where a document starts: mark each start with its own offset and
+        # carry the latest mark along the row.
+        marks = np.zeros((rows, width), np.int64)
+        for r, b in enumerate(bounds):
+            marks[r, b] = b
+        np.maximum.accumulate(marks, axis=1, out=marks)
+        positions = np.arange(width, dtype=np.int64)[None, :] - marks
+        out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(real.astype(np.int64)),
+               "labels": torch.from_numpy(labels), "position_ids": torch.from_numpy(positions)}
+        if self.segment_ids:
+            seg = np.zeros((rows, width), np.int64)
+            for r, b in enumerate(bounds):
+                seg[r, b[b > 0]] = 1
+            out["segment_ids"] = torch.from_numpy(np.cumsum(seg, axis=1))
+        return out
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, Any]:
+        """Where this rank is: enough for `load_state_dict` to go on with the next unseen batch."""
+        return {"format": 1, "epoch": self.epoch, "next_batch": self.next_batch + self._consumed * self.world_size,
+                "world_size": self.world_size, "settings": self._fingerprint()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Go on from ``state`` (from any rank of a run with any world size and worker count)."""
+        if state.get("format") != 1:
+            raise ConfigError("StreamingDataset.load_state_dict: not a state this datamill wrote")
+        if state["settings"] != self._fingerprint():
+            raise ConfigError("StreamingDataset.load_state_dict: the state was saved with another token version, "
+                              "batch size, seed, shuffling or bucketing; resume with the same settings.")
+        self.epoch, self.next_batch, self._consumed = int(state["epoch"]), int(state["next_batch"]), 0
+        if self.next_batch >= self.num_batches():
+            self.end_epoch()
+
+    def loader(self, num_workers: int = 0, **options: Any) -> StreamingLoader:
+        """A DataLoader over whole batches that keeps this dataset's state current."""
+        return StreamingLoader(self, num_workers=num_workers, **options)
+
+
+class StreamingLoader:
+    """Iterates a `StreamingDataset` through a torch DataLoader (whole batches from each worker,
+    handed back in order) and counts the batches delivered, so ``state_dict()`` is exact.
+
+    Workers are started afresh each epoch (``persistent_workers`` would keep a stale state).
+    """
+
+    def __init__(self, dataset: StreamingDataset, *, num_workers: int = 0, **options: Any) -> None:
+        if options.get("persistent_workers"):
+            raise ConfigError("StreamingLoader: persistent_workers would keep each worker's stale position; "
+                              "leave it off")
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.options = options
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        ds = self.dataset
+        if self.num_workers == 0:
+            yield from ds
+            return
+        loader = DataLoader(ds, batch_size=None, num_workers=self.num_workers, **self.options)
+        for batch in loader:
+            ds._consumed += 1
+            yield batch
+        ds.end_epoch()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The dataset's state."""
+        return self.dataset.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume the dataset."""
+        self.dataset.load_state_dict(state)
