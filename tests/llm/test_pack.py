@@ -3,6 +3,7 @@ readable as documented, the objects owned by the version (kept by gc, checked by
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def corpus_ids(folder: Path) -> list[list[int]]:
         import json
 
         for line in path.read_text(encoding="utf-8").splitlines():
-            out.append(tokenizer.encode(json.loads(line)["text"], add_special_tokens=False).ids + [eos])
+            out.append([*tokenizer.encode(json.loads(line)["text"], add_special_tokens=False).ids, eos])
     return out
 
 
@@ -186,7 +187,7 @@ def test_chunk_packer_streams_like_one_cut(lengths: list[int], block: int, parts
     out = []
     bounds = np.linspace(0, len(lengths), parts + 1).astype(int)
     pos = 0
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         chunk = np.array(lengths[lo:hi], np.int64)
         got, seq, _ = packer.feed(tokens[pos:pos + chunk.sum()], chunk)
         assert (seq == block).all()
@@ -199,7 +200,7 @@ def test_chunk_packer_streams_like_one_cut(lengths: list[int], block: int, parts
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 70), min_size=1, max_size=60), st.integers(8, 64))
 def test_best_fit_decreasing_fills_bins_without_overflow(lengths: list[int], block: int) -> None:
-    doc, offset, piece = split_long(np.array(lengths), block)
+    doc, _offset, piece = split_long(np.array(lengths), block)
     assert np.bincount(doc, weights=piece).astype(int).tolist() == lengths
     bins = best_fit_decreasing(piece, block)
     fill = np.bincount(bins, weights=piece)
