@@ -604,12 +604,15 @@ def version() -> None:
 from datamill.cli.dedup import dedup  # noqa: E402
 from datamill.cli.export import export  # noqa: E402
 from datamill.cli.filter_report import filter_report, render_filter_report  # noqa: E402
+from datamill.cli.llm import stream_check, tokenize  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
 
 app.command("filter-report")(filter_report)
 app.command("export")(export)
 app.command("table-check")(table_check)
 app.command("dedup")(dedup)
+app.command("tokenize")(tokenize)
+app.command("stream-check")(stream_check)
 
 
 def main() -> None:
