@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from datamill.core.errors import ConfigError
-from datamill.llm.packing import bucket_batches
+from datamill.llm.packing import bucket_batches, fill_rows
 from datamill.llm.shards import TokenShard
 from datamill.store.objects import ObjectStore
 
@@ -49,6 +49,14 @@ def _dist_defaults() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _warm_up() -> None:
+    """Load the compiled batch filler now: the first call costs about half a second, which would
+    otherwise land on the first batch of every epoch (forked DataLoader workers inherit it)."""
+    planes = {name: np.zeros((1, 1), np.int64) for name in ("input_ids", "labels", "position_ids")}
+    fill_rows(np.zeros(1, np.uint16), np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int64),
+              np.zeros(1, np.int64), planes)
 
 
 class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
@@ -90,6 +98,7 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.next_batch = 0  # the next global batch of this epoch not yet consumed
         self._consumed = 0  # batches this rank consumed since next_batch was set
         self._open: list[TokenShard] | None = None
+        _warm_up()
 
     # ------------------------------------------------------------------ where the shards are
     def _resolve(self, source: Any, workspace: Any) -> None:
@@ -200,40 +209,44 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.epoch, self.next_batch, self._consumed = epoch, 0, 0
 
     def collate(self, shards: list[TokenShard], shard_of: np.ndarray, seq_of: np.ndarray) -> dict[str, torch.Tensor]:
-        """One batch: ids padded to the longest (rounded up), mask, labels, position ids."""
-        pieces, bounds = [], []
-        for s, q in zip(shard_of.tolist(), seq_of.tolist(), strict=True):
-            shard = shards[s]
-            lo, hi = int(shard.offsets[q]), int(shard.offsets[q + 1])
-            pieces.append(shard.tokens[lo:hi])
-            starts = shard.doc_starts
-            bounds.append(starts[np.searchsorted(starts, lo):np.searchsorted(starts, hi)] - lo)
-        lengths = np.array([len(p) for p in pieces], np.int64)
-        width = int(lengths.max()) if len(lengths) else 0
+        """One batch: ids padded to the longest (rounded up), mask, labels, position ids.
+
+        The four live in one buffer (views of one tensor), so a DataLoader worker hands the main
+        process one shared-memory block per batch, not four.
+        """
+        rows = len(seq_of)
+        lo = np.empty(rows, np.int64)
+        hi = np.empty(rows, np.int64)
+        groups = shard_of[:1] if (shard_of == shard_of[0]).all() else np.unique(shard_of)
+        for s in groups:
+            offsets = shards[int(s)].offsets
+            q = seq_of if len(groups) == 1 else seq_of[shard_of == s]
+            if len(groups) == 1:
+                lo, hi = offsets[q], offsets[q + 1]
+            else:
+                lo[shard_of == s], hi[shard_of == s] = offsets[q], offsets[q + 1]
+        width = int((hi - lo).max()) if rows else 0
         width = -(-width // self.pad_multiple) * self.pad_multiple
-        rows = len(pieces)
-        ids = np.full((rows, width), self.pad_id, np.int64)
-        for r, piece in enumerate(pieces):
-            ids[r, :len(piece)] = piece
-        real = np.arange(width)[None, :] < lengths[:, None]
-        labels = np.where(real, ids, IGNORE_INDEX) if not real.all() else ids.copy()
-        # Position ids restart where a document starts: mark each start with its own offset and
-        # carry the latest mark along the row.
-        marks = np.zeros((rows, width), np.int64)
-        for r, b in enumerate(bounds):
-            marks[r, b] = b
-        np.maximum.accumulate(marks, axis=1, out=marks)
-        positions = np.arange(width, dtype=np.int64)[None, :] - marks
-        out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(real.astype(np.int64)),
-               "labels": torch.from_numpy(labels), "position_ids": torch.from_numpy(positions)}
+        # Every plane lives in one buffer, so a DataLoader worker hands the main process one
+        # shared-memory block per batch. A batch without padding needs no mask plane: its mask
+        # is a view of a single 1 (writing into it fails loudly rather than corrupting).
+        padded = bool((hi - lo < width).any())
+        names = ["input_ids", "labels", "position_ids", *["attention_mask"] * padded,
+                 *["segment_ids"] * self.segment_ids]
+        buf = np.empty((len(names), rows, width), np.int64)
+        planes = dict(zip(names, buf, strict=True))
+        for s in groups:
+            shard = shards[int(s)]
+            where = np.arange(rows) if len(groups) == 1 else np.flatnonzero(shard_of == s)
+            fill_rows(shard.tokens, lo[where], hi[where], where, shard.doc_starts, planes,
+                      pad_id=self.pad_id, ignore=IGNORE_INDEX)
+        tensor = torch.from_numpy(buf)
+        out = {name: tensor[i] for i, name in enumerate(names)}
+        if not padded:
+            out["attention_mask"] = torch.ones((1, 1), dtype=torch.int64).expand(rows, width)
         if self.sample_ids:
-            base = np.cumsum([0] + [s.num_sequences for s in shards])
-            out["sample_ids"] = torch.from_numpy(base[shard_of] + seq_of)
-        if self.segment_ids:
-            seg = np.zeros((rows, width), np.int64)
-            for r, b in enumerate(bounds):
-                seg[r, b[b > 0]] = 1
-            out["segment_ids"] = torch.from_numpy(np.cumsum(seg, axis=1))
+            first_seq = np.cumsum([0] + [sh.num_sequences for sh in shards])
+            out["sample_ids"] = torch.from_numpy(first_seq[shard_of] + seq_of)
         return out
 
     # ------------------------------------------------------------------ resume
