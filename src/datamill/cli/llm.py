@@ -19,7 +19,7 @@ from datamill.cli.common import JsonFlag, fail, workspace
 from datamill.cli.render import console, human_bytes, print_json, run_table, table
 from datamill.core.errors import ConfigError, DatamillError
 
-__all__ = ["stream_check", "tokenize", "tokenize_spec"]
+__all__ = ["stream_check", "tokenize", "tokenize_spec", "train_tokenizer"]
 
 # End-of-document tokens of common tokenizers, tried in this order when --eos is not given.
 EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "[SEP]")
@@ -209,3 +209,49 @@ def check_stream(ws: Any, ref: str, *, world_size: int, workers: int, batch_size
             "sequences": total, "coverage": distinct / total if total else 1.0,
             "duplicates": int(len(every) - distinct), "tokens_per_s": real / seconds if seconds else 0.0,
             "pad_fraction": 1 - real / padded if padded else 0.0, "seconds": seconds, "ranks": ranks}
+
+
+def train_tokenizer(
+    ref: Annotated[str, typer.Argument(help="The text dataset to train on.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write tokenizer.json.")],
+    vocab_size: Annotated[int, typer.Option("--vocab-size", min=64, help="Vocabulary size.")] = 32_000,
+    model: Annotated[str, typer.Option(help="bpe (byte-level, GPT-2 style) or unigram.")] = "bpe",
+    special: Annotated[list[str] | None, typer.Option(
+        "--special", help="A special token (repeat); default <|endoftext|> and <pad>.")] = None,
+    text_column: Annotated[str, typer.Option("--text-column", help="The column of text.")] = "text",
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters sampled to train on.")] = 200_000_000,
+    progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a tokenizer on a dataset (a recorded `tokenize.train` run) and write its tokenizer.json.
+
+    The tokenizer is also kept in the store as the run's output, with lineage to the text.
+    """
+    from datamill.pipeline.progress import make_reporter
+    from datamill.pipeline.runner import Pipeline
+
+    try:
+        base = re.sub(r"[^A-Za-z0-9_\-]+", "-", ref.split("@", 1)[0]).strip("-") or "dataset"
+        config: dict[str, Any] = {"model": model, "vocab_size": vocab_size, "text_column": text_column,
+                                  "max_chars": max_chars}
+        if special:
+            config["special_tokens"] = list(special)
+        spec = {"name": f"tokenizer-{base}", "steps": [
+            {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
+            {"id": "tokenizer", "uses": "tokenize.train", "input": "input", "with": config}]}
+        ws = workspace()
+        result = Pipeline.from_dict(spec).run(ws, reporter=make_reporter(progress)).to_dict()
+        step = next(s for s in result["steps"] if s["id"] == "tokenizer")
+        row = ws.open(step["output"]).to_arrow().to_pylist()[0]
+        output.write_text(row.pop("tokenizer_json"), encoding="utf-8")
+        report = {"input": ref, "output": str(output), "version": step["output"], **row}
+    except DatamillError as err:
+        fail(err, as_json)
+    except OSError as err:
+        fail(ConfigError(f"cannot write {str(output)!r}: {err}"), as_json)
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"{report['model']} tokenizer, {report['vocab_size']:,} tokens, trained on "
+                  f"{report['trained_on_texts']:,} texts ({report['trained_on_chars']:,} characters) → "
+                  f"{report['output']} (kept as {report['version']})", markup=False)

@@ -604,7 +604,7 @@ def version() -> None:
 from datamill.cli.dedup import dedup  # noqa: E402
 from datamill.cli.export import export  # noqa: E402
 from datamill.cli.filter_report import filter_report, render_filter_report  # noqa: E402
-from datamill.cli.llm import stream_check, tokenize  # noqa: E402
+from datamill.cli.llm import stream_check, tokenize, train_tokenizer  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
 
 app.command("filter-report")(filter_report)
@@ -613,6 +613,7 @@ app.command("table-check")(table_check)
 app.command("dedup")(dedup)
 app.command("tokenize")(tokenize)
 app.command("stream-check")(stream_check)
+app.command("train-tokenizer")(train_tokenizer)
 
 
 def main() -> None:

@@ -61,6 +61,7 @@ _BUILTINS = {
     "write.dataset": "datamill.ops.write",
     "llm.tokenize": "datamill.llm.tokenize",
     "llm.pack": "datamill.llm.pack",
+    "tokenize.train": "datamill.llm.train",
     "dedup.minhash": "datamill.dedup.minhash",
 }
 _builtins_loaded = False
