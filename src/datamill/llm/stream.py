@@ -42,6 +42,8 @@ from datamill.store.objects import ObjectStore
 
 __all__ = ["StreamingDataset", "StreamingLoader"]
 
+EXTRA = "torch"  # this module is the [torch] extra: nothing in the core imports it
+
 IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips
 
 
