@@ -13,6 +13,10 @@ and writes ``src/datamill/examples/llm_corpus/docs/``:
 - broken files every reader must quarantine, not crash on: an encrypted PDF, a truncated PDF,
   a PDF with no text layer, a "DOCX" that is plain text, a binary file named .txt, an empty file.
 
+It also writes ``tokenizer.json`` next to the pipeline: a byte-level BPE of 8,000 tokens that
+``datamill.llm.train.train_tokenizer`` trains on the whole corpus (``llm.tokenize`` needs a
+tokenizer file, and nothing is downloaded).
+
     .venv/bin/python scripts/build_demo_corpus.py
 """
 
@@ -212,5 +216,14 @@ def main() -> None:
     print(f"{len(files)} files, {sum(p.stat().st_size for p in files):,} bytes in {OUT.relative_to(ROOT)}")
 
 
+def write_tokenizer() -> None:
+    from datamill.llm.train import train_tokenizer
+
+    texts = [json.loads(line)["text"] for line in CORPUS.open(encoding="utf-8")]
+    tokenizer = train_tokenizer(texts, vocab_size=8000)
+    tokenizer.save(str(OUT.parent / "tokenizer.json"), pretty=False)
+
+
 if __name__ == "__main__":
     main()
+    write_tokenizer()

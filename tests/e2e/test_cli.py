@@ -152,6 +152,11 @@ def test_demo_runs_the_bundled_pipelines(tmp_path: Path) -> None:
     assert len(removed) == 1 and removed[0]["similarity"] >= 0.8
     texts = cli_json(tmp_path / "d", "head", "corpus", "-n", "100")["rows"]
     assert any("The café on the corner" in r["text"] for r in texts)  # the mojibake was repaired
+    # The corpus ends in 512-token blocks that two ranks read once each.
+    assert corpus["packed"]["metrics"]["tokens"] == corpus["tokens"]["metrics"]["tokens"] > 10_000
+    stream = result["stream_check"]
+    assert stream["coverage"] == 1.0 and stream["duplicates"] == 0
+    assert stream["sequences"] == -(-int(corpus["packed"]["metrics"]["tokens"]) // 512)
 
 
 def test_ingest_hostile_files_finishes_and_accounts_for_every_row(tmp_path: Path) -> None:

@@ -529,6 +529,7 @@ def demo(
 
     target = directory.resolve()
     results: dict[str, dict[str, Any]] = {}
+    stream: dict[str, Any] | None = None
     try:
         target.mkdir(parents=True, exist_ok=True)
         ws = Workspace.init(target)
@@ -553,11 +554,13 @@ def demo(
 
                     console.print("\nWhat the filters removed (`datamill filter-report latest`):", markup=False)
                     render_filter_report(build_filter_report(ws, result.run_id, examples=1))
+            if name == "llm_corpus":
+                stream = _demo_stream_check(ws, as_json)
     except DatamillError as err:
         _fail(err, as_json)
     status = "succeeded" if all(r["status"] == "succeeded" for r in results.values()) else "failed"
     if as_json:
-        print_json({"status": status, "workspace": str(target), "runs": results})
+        print_json({"status": status, "workspace": str(target), "runs": results, "stream_check": stream})
         return
     console.print(f"\nThe demo workspace is {target}. Look around:\n"
                   f"  cd {target}\n"
@@ -567,8 +570,29 @@ def demo(
                   "  datamill lineage corpus\n"
                   "  datamill filter-report latest\n"
                   "  datamill head corpus_chunks -n 3\n"
+                  "  datamill stream-check corpus_tokens --world-size 4 --workers 2\n"
                   "  datamill show corpus --quarantine\n"
                   "  datamill runs list", markup=False)
+
+
+def _demo_stream_check(ws: Any, as_json: bool) -> dict[str, Any] | None:
+    """Read the demo's token shards as two training ranks would (needs the [torch] extra)."""
+    from datamill.cli.llm import check_stream
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        if not as_json:
+            console.print("\nStream check skipped: PyTorch is not installed (make torch, or pip install "
+                          "'datamill[torch]').", markup=False)
+        return None
+    report = check_stream(ws, "corpus_tokens", world_size=2, workers=0, batch_size=8)
+    if not as_json:
+        console.print(f"\nStream check (`datamill stream-check corpus_tokens --world-size 2`): "
+                      f"{report['sequences']:,} sequences of 512 tokens, coverage {report['coverage']:.0%}, "
+                      f"duplicates {report['duplicates']}, {report['tokens_per_s'] / 1e6:,.1f} M tokens/s",
+                      markup=False)
+    return report
 
 
 @app.command()

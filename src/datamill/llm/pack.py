@@ -32,7 +32,8 @@ class PackConfig(StepConfig):
         "chunk", description="`chunk`: back to back, cut into blocks; `bfd`: best-fit decreasing, "
         "documents shorter than the block never split; `none`: one sequence per document.")
     block: int = Field(2048, ge=2, le=1 << 24, description="Tokens per training block.")
-    window: int = Field(16_384, ge=1, description="Documents packed together by `bfd`.")
+    window: int = Field(65_536, ge=1, description="Documents packed together by `bfd` (their tokens are held "
+                        "in memory meanwhile).")
     tokens_per_shard: int = Field(1 << 26, ge=1024, description="Tokens per shard file (64 Mi by default).")
 
 
@@ -74,7 +75,7 @@ class Pack(Aggregate[PackConfig, PackState, PackState]):
     ``sequences``, ``pad_tokens`` (padding each sequence to the block would add).
 
     >>> PackConfig(strategy="bfd", block=1024).window
-    16384
+    65536
     """
 
     version = 1

@@ -81,26 +81,58 @@ def split_long(lengths: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True)
+def _tree_add(tree: np.ndarray, size: int, leaf: int, delta: int) -> None:  # pragma: no cover - numba
+    node = leaf + size
+    while node >= 1:
+        tree[node] += delta
+        node //= 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_at_least(tree: np.ndarray, size: int, want: int) -> int:  # pragma: no cover - numba
+    """The smallest leaf index >= want whose count is positive, or -1."""
+    node = want + size
+    if tree[node] > 0:
+        return want
+    while node > 1:
+        if node % 2 == 0 and tree[node + 1] > 0:
+            node += 1
+            while node < size:
+                node = 2 * node if tree[2 * node] > 0 else 2 * node + 1
+            return node - size
+        node //= 2
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
 def _best_fit(lengths: np.ndarray, order: np.ndarray, block: int) -> np.ndarray:  # pragma: no cover - numba
-    remaining = np.empty(len(lengths), np.int64)
+    # Open bins are kept by their room: a stack of bins per room value, and a segment tree of
+    # how many bins each room value has, so the tightest bin that fits is found in O(log block).
+    size = 1
+    while size < block + 1:
+        size *= 2
+    tree = np.zeros(2 * size, np.int64)
+    head = np.full(block + 1, -1, np.int64)
+    below = np.empty(len(lengths), np.int64)
     bins = np.empty(len(lengths), np.int64)
     used = 0
     for i in order:
         need = lengths[i]
-        best = -1
-        best_room = block + 1
-        for b in range(used):
-            room = remaining[b]
-            if need <= room < best_room:
-                best, best_room = b, room
-                if room == need:
-                    break
-        if best < 0:
-            best = used
-            remaining[used] = block
+        room = _first_at_least(tree, size, need)
+        if room < 0:
+            b = used
             used += 1
-        remaining[best] -= need
-        bins[i] = best
+            room = block
+        else:
+            b = head[room]
+            head[room] = below[b]
+            _tree_add(tree, size, room, -1)
+        bins[i] = b
+        room -= need
+        if room > 0:  # a full bin never takes anything again
+            below[b] = head[room]
+            head[room] = b
+            _tree_add(tree, size, room, 1)
     return bins
 
 
@@ -110,6 +142,8 @@ def best_fit_decreasing(lengths: np.ndarray, block: int) -> np.ndarray:
 
     >>> best_fit_decreasing(np.array([3, 1, 2, 2]), 4).tolist()
     [0, 0, 1, 1]
+    >>> best_fit_decreasing(np.array([5, 3, 4, 2, 1]), 8).tolist()  # 5+3, 4+2+1
+    [0, 0, 1, 1, 1]
     """
     lengths = np.asarray(lengths, np.int64)
     if len(lengths) and int(lengths.max()) > block:
