@@ -218,14 +218,19 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+_NONE = np.zeros((0, 0), np.int64)
+
+
 @numba.njit(cache=True, nogil=True)
-def _fill_rows(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, first: np.ndarray,
-               last: np.ndarray, doc_starts: np.ndarray, pad_id: int, ignore: int, ids: np.ndarray,
-               labels: np.ndarray, pos: np.ndarray, mask: np.ndarray, seg: np.ndarray) -> None:  # pragma: no cover
+def _fill_rows(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, doc_starts: np.ndarray,
+               pad_id: int, ignore: int, ids: np.ndarray, labels: np.ndarray, pos: np.ndarray, mask: np.ndarray,
+               seg: np.ndarray) -> None:  # pragma: no cover - numba
     # Row by row, plane by plane, in tight loops the compiler can vectorise. ``mask`` and
     # ``seg`` may be empty (not wanted).
     want_mask = mask.shape[0] > 0
     want_seg = seg.shape[0] > 0
+    first = np.searchsorted(doc_starts, lo)
+    last = np.searchsorted(doc_starts, hi)
     for k in range(len(rows)):
         r = rows[k]
         start = lo[k]
@@ -257,21 +262,19 @@ def _fill_rows(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndar
 
 
 def fill_rows(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, doc_starts: np.ndarray,
-              planes: dict[str, np.ndarray], *, pad_id: int = 0, ignore: int = -100) -> None:
-    """Write sequences ``tokens[lo:hi]`` of one shard into rows ``rows`` of a batch's planes.
+              ids: np.ndarray, labels: np.ndarray, positions: np.ndarray, mask: np.ndarray | None = None,
+              segments: np.ndarray | None = None, *, pad_id: int = 0, ignore: int = -100) -> None:
+    """Write sequences ``tokens[lo:hi]`` of one shard into rows ``rows`` of a batch.
 
-    ``planes`` holds ``(batch, width)`` int64 arrays: ``input_ids``, ``labels`` (``ignore`` at
-    pad), ``position_ids`` (restarting at each of ``doc_starts``), and optionally
-    ``attention_mask`` and ``segment_ids``. One compiled pass, no per-token Python.
+    Each of ``ids``, ``labels`` (``ignore`` at pad), ``positions`` (restarting at each of
+    ``doc_starts``) and, when given, ``mask`` and ``segments`` is a ``(batch, width)`` int64
+    array. One compiled pass, no per-token Python.
 
-    >>> planes = {name: np.zeros((1, 5), np.int64) for name in ("input_ids", "labels", "position_ids")}
-    >>> fill_rows(np.arange(10, 20), np.array([2]), np.array([6]), np.array([0]), np.array([4]), planes)
-    >>> [planes[name][0].tolist() for name in ("input_ids", "labels", "position_ids")]
-    [[12, 13, 14, 15, 0], [12, 13, 14, 15, -100], [0, 1, 0, 1, 0]]
+    >>> ids, labels, positions = np.zeros((3, 1, 5), np.int64)
+    >>> fill_rows(np.arange(10, 20), np.array([2]), np.array([6]), np.array([0]), np.array([4]), ids, labels,
+    ...           positions)
+    >>> ids[0].tolist(), labels[0].tolist(), positions[0].tolist()
+    ([12, 13, 14, 15, 0], [12, 13, 14, 15, -100], [0, 1, 0, 1, 0])
     """
-    first = np.searchsorted(doc_starts, lo)
-    last = np.searchsorted(doc_starts, hi)
-    none = np.zeros((0, 0), np.int64)
-    _fill_rows(tokens, lo, hi, rows, first, last, doc_starts, pad_id, ignore, planes["input_ids"],
-               planes["labels"], planes["position_ids"], planes.get("attention_mask", none),
-               planes.get("segment_ids", none))
+    _fill_rows(tokens, lo, hi, rows, doc_starts, pad_id, ignore, ids, labels, positions,
+               _NONE if mask is None else mask, _NONE if segments is None else segments)

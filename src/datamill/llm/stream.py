@@ -53,12 +53,15 @@ def _dist_defaults() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def _warm_up() -> None:
+def _warm_up(dtypes: set[str]) -> None:
     """Load the compiled batch filler now: the first call costs about half a second, which would
     otherwise land on the first batch of every epoch (forked DataLoader workers inherit it)."""
-    planes = {name: np.zeros((1, 1), np.int64) for name in ("input_ids", "labels", "position_ids")}
-    fill_rows(np.zeros(1, np.uint16), np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int64),
-              np.zeros(1, np.int64), planes)
+    ids, labels, positions = np.zeros((3, 1, 1), np.int64)
+    for dtype in dtypes:
+        tokens = np.zeros(1, dtype)
+        tokens.flags.writeable = False  # shards are read-only maps: numba compiles for that type
+        fill_rows(tokens, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int64),
+                  np.zeros(1, np.int64), ids, labels, positions)
 
 
 class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
@@ -100,7 +103,7 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.next_batch = 0  # the next global batch of this epoch not yet consumed
         self._consumed = 0  # batches this rank consumed since next_batch was set
         self._open: list[TokenShard] | None = None
-        _warm_up()
+        _warm_up({row["dtype"] for row in self.rows})
 
     # ------------------------------------------------------------------ where the shards are
     def _resolve(self, source: Any, workspace: Any) -> None:
@@ -213,39 +216,40 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
     def collate(self, shards: list[TokenShard], shard_of: np.ndarray, seq_of: np.ndarray) -> dict[str, torch.Tensor]:
         """One batch: ids padded to the longest (rounded up), mask, labels, position ids.
 
-        The four live in one buffer (views of one tensor), so a DataLoader worker hands the main
-        process one shared-memory block per batch, not four.
+        Every plane lives in one buffer (views of one tensor), so a DataLoader worker hands the
+        main process one shared-memory block per batch. A batch without padding needs no mask
+        plane: its mask is a view of a single 1 (writing into it fails loudly).
         """
         rows = len(seq_of)
-        lo = np.empty(rows, np.int64)
-        hi = np.empty(rows, np.int64)
-        groups = shard_of[:1] if (shard_of == shard_of[0]).all() else np.unique(shard_of)
-        for s in groups:
-            offsets = shards[int(s)].offsets
-            q = seq_of if len(groups) == 1 else seq_of[shard_of == s]
-            if len(groups) == 1:
-                lo, hi = offsets[q], offsets[q + 1]
-            else:
-                lo[shard_of == s], hi[shard_of == s] = offsets[q], offsets[q + 1]
-        width = int((hi - lo).max()) if rows else 0
-        width = -(-width // self.pad_multiple) * self.pad_multiple
-        # Every plane lives in one buffer, so a DataLoader worker hands the main process one
-        # shared-memory block per batch. A batch without padding needs no mask plane: its mask
-        # is a view of a single 1 (writing into it fails loudly rather than corrupting).
-        padded = bool((hi - lo < width).any())
-        names = ["input_ids", "labels", "position_ids", *["attention_mask"] * padded,
-                 *["segment_ids"] * self.segment_ids]
-        buf = np.empty((len(names), rows, width), np.int64)
-        planes = dict(zip(names, buf, strict=True))
-        for s in groups:
-            shard = shards[int(s)]
-            where = np.arange(rows) if len(groups) == 1 else np.flatnonzero(shard_of == s)
-            fill_rows(shard.tokens, lo[where], hi[where], where, shard.doc_starts, planes,
-                      pad_id=self.pad_id, ignore=IGNORE_INDEX)
-        tensor = torch.from_numpy(buf)
-        out = {name: tensor[i] for i, name in enumerate(names)}
-        if not padded:
-            out["attention_mask"] = torch.ones((1, 1), dtype=torch.int64).expand(rows, width)
+        single = rows == 1 or bool((shard_of == shard_of[0]).all())
+        if single:
+            offsets = shards[int(shard_of[0])].offsets
+            lo, hi = offsets[seq_of], offsets[seq_of + 1]
+        else:
+            lo, hi = np.empty(rows, np.int64), np.empty(rows, np.int64)
+            for s in np.unique(shard_of):
+                where = shard_of == s
+                offsets = shards[int(s)].offsets
+                lo[where], hi[where] = offsets[seq_of[where]], offsets[seq_of[where] + 1]
+        lengths = hi - lo
+        longest = int(lengths.max())
+        width = -(-longest // self.pad_multiple) * self.pad_multiple
+        padded = width != longest or int(lengths.min()) != width
+        planes = 3 + padded + self.segment_ids
+        buf = np.empty((planes, rows, width), np.int64)
+        mask = buf[3] if padded else None
+        segments = buf[planes - 1] if self.segment_ids else None
+        groups = [(int(shard_of[0]), np.arange(rows))] if single else [
+            (int(s), np.flatnonzero(shard_of == s)) for s in np.unique(shard_of)]
+        for s, where in groups:
+            shard = shards[s]
+            fill_rows(shard.tokens, lo[where], hi[where], where, shard.doc_starts, buf[0], buf[1], buf[2], mask,
+                      segments, pad_id=self.pad_id, ignore=IGNORE_INDEX)
+        views = torch.from_numpy(buf).unbind(0)
+        out = {"input_ids": views[0], "labels": views[1], "position_ids": views[2],
+               "attention_mask": views[3] if padded else torch.ones((1, 1), dtype=torch.int64).expand(rows, width)}
+        if self.segment_ids:
+            out["segment_ids"] = views[-1]
         if self.sample_ids:
             first_seq = np.cumsum([0] + [sh.num_sequences for sh in shards])
             out["sample_ids"] = torch.from_numpy(first_seq[shard_of] + seq_of)
