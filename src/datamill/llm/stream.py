@@ -53,6 +53,22 @@ def _dist_defaults() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+Packed = tuple[torch.Tensor, int, int, tuple[str, ...], bool]
+
+
+def unpack(packed: Packed) -> dict[str, torch.Tensor]:
+    """The batch dict from a packed batch: views into its one tensor, no copy."""
+    flat, rows, width, names, with_ids = packed
+    area = rows * width
+    planes = flat[:len(names) * area].view(len(names), rows, width).unbind(0)
+    out = dict(zip(names, planes, strict=True))
+    if "attention_mask" not in out:
+        out["attention_mask"] = flat[-1:].view(1, 1).expand(rows, width)
+    if with_ids:
+        out["sample_ids"] = flat[len(names) * area:-1]
+    return out
+
+
 def _warm_up(dtypes: set[str]) -> None:
     """Load the compiled batch filler now: the first call costs about half a second, which would
     otherwise land on the first batch of every epoch (forked DataLoader workers inherit it)."""
@@ -196,10 +212,12 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
             mine = mine[info.id::info.num_workers]
         shards = self._shards()
         for g in mine:
-            batch = self.collate(shards, shard_of[offsets[g]:offsets[g + 1]], seq_of[offsets[g]:offsets[g + 1]])
+            packed = self._pack(shards, shard_of[offsets[g]:offsets[g + 1]], seq_of[offsets[g]:offsets[g + 1]])
             if in_main:
                 self._consumed += 1
-            yield batch
+                yield unpack(packed)
+            else:  # `StreamingLoader` unpacks it in the main process
+                yield packed  # type: ignore[misc]
         if in_main:
             self.end_epoch()
 
@@ -214,11 +232,14 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.epoch, self.next_batch, self._consumed = epoch, 0, 0
 
     def collate(self, shards: list[TokenShard], shard_of: np.ndarray, seq_of: np.ndarray) -> dict[str, torch.Tensor]:
-        """One batch: ids padded to the longest (rounded up), mask, labels, position ids.
+        """One batch: ids padded to the longest (rounded up), mask, labels, position ids."""
+        return unpack(self._pack(shards, shard_of, seq_of))
 
-        Every plane lives in one buffer (views of one tensor), so a DataLoader worker hands the
-        main process one shared-memory block per batch. A batch without padding needs no mask
-        plane: its mask is a view of a single 1 (writing into it fails loudly).
+    def _pack(self, shards: list[TokenShard], shard_of: np.ndarray, seq_of: np.ndarray) -> Packed:
+        """The batch as one flat tensor and its layout (see `unpack`).
+
+        One storage per batch: a DataLoader worker hands the main process one shared-memory
+        block (each tensor crossing the boundary costs a file descriptor handed over a socket).
         """
         rows = len(seq_of)
         single = rows == 1 or bool((shard_of == shard_of[0]).all())
@@ -235,25 +256,26 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         longest = int(lengths.max())
         width = -(-longest // self.pad_multiple) * self.pad_multiple
         padded = width != longest or int(lengths.min()) != width
-        planes = 3 + padded + self.segment_ids
-        buf = np.empty((planes, rows, width), np.int64)
+        names = ("input_ids", "labels", "position_ids", *(("attention_mask",) if padded else ()),
+                 *(("segment_ids",) if self.segment_ids else ()))
+        area = rows * width
+        # Planes, then the sample ids (when asked), then a single 1 that an unpadded batch's mask
+        # is a broadcast view of.
+        flat = np.empty(len(names) * area + rows * self.sample_ids + 1, np.int64)
+        buf = flat[:len(names) * area].reshape(len(names), rows, width)
         mask = buf[3] if padded else None
-        segments = buf[planes - 1] if self.segment_ids else None
+        segments = buf[len(names) - 1] if self.segment_ids else None
         groups = [(int(shard_of[0]), np.arange(rows))] if single else [
             (int(s), np.flatnonzero(shard_of == s)) for s in np.unique(shard_of)]
         for s, where in groups:
             shard = shards[s]
             fill_rows(shard.tokens, lo[where], hi[where], where, shard.doc_starts, buf[0], buf[1], buf[2], mask,
                       segments, pad_id=self.pad_id, ignore=IGNORE_INDEX)
-        views = torch.from_numpy(buf).unbind(0)
-        out = {"input_ids": views[0], "labels": views[1], "position_ids": views[2],
-               "attention_mask": views[3] if padded else torch.ones((1, 1), dtype=torch.int64).expand(rows, width)}
-        if self.segment_ids:
-            out["segment_ids"] = views[-1]
         if self.sample_ids:
             first_seq = np.cumsum([0] + [sh.num_sequences for sh in shards])
-            out["sample_ids"] = torch.from_numpy(first_seq[shard_of] + seq_of)
-        return out
+            flat[len(names) * area:-1] = first_seq[shard_of] + seq_of
+        flat[-1] = 1
+        return torch.from_numpy(flat), rows, width, names, self.sample_ids
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
@@ -298,9 +320,9 @@ class StreamingLoader:
             yield from ds
             return
         loader = DataLoader(ds, batch_size=None, num_workers=self.num_workers, **self.options)
-        for batch in loader:
+        for packed in loader:
             ds._consumed += 1
-            yield batch
+            yield unpack(packed)
         ds.end_epoch()
 
     def state_dict(self) -> dict[str, Any]:
