@@ -165,3 +165,27 @@ def test_bucketing_pads_little_and_stays_in_budget(packed: tuple[dm.Workspace, P
     assert all(b["input_ids"].numel() <= 4096 or len(b["input_ids"]) == 1 for b in batches)
     assert 1 - real / padded < 0.05
     assert all(b["input_ids"].shape[1] % 8 == 0 for b in batches)
+
+
+def test_workers_persist_across_epochs_and_restart_when_the_position_moves(
+        packed: tuple[dm.Workspace, Path]) -> None:
+    ws, _ = packed
+    ds = dataset(ws)
+    loader = ds.loader(num_workers=2)
+    first = ids_of(list(loader))
+    workers = loader._loader
+    second = ids_of(list(loader))  # the same worker processes serve the next epoch
+    assert loader._loader is workers
+    assert sorted(first) == sorted(second) == list(range(total(ws))) and first != second
+    again = dataset(ws)
+    again.set_epoch(1)
+    assert ids_of(take(again, 0)) == second
+    # A state loaded in between restarts the workers: the loaded position wins.
+    stop = dataset(ws)
+    partial = ids_of(take(stop, 2, 4))
+    ds.load_state_dict(stop.state_dict())
+    assert ids_of(list(loader)) == first[len(partial):] and loader._loader is not workers
+    # So does an epoch left unfinished.
+    ds.set_epoch(0)
+    head = ids_of(take(ds, 2, 3))
+    assert head + ids_of(list(loader)) == first

@@ -118,6 +118,7 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.epoch = 0
         self.next_batch = 0  # the next global batch of this epoch not yet consumed
         self._consumed = 0  # batches this rank consumed since next_batch was set
+        self._epochs_served = 0  # in a DataLoader worker: epochs this copy has been iterated for
         self._open: list[TokenShard] | None = None
         _warm_up({row["dtype"] for row in self.rows})
 
@@ -203,10 +204,15 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
 
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        shard_of, seq_of, offsets = self.schedule()
-        mine = self._my_batches()[self._consumed:]
         info = get_worker_info()
         in_main = info is None
+        if not in_main and self._epochs_served:
+            # A persistent worker's next epoch: its copy still holds the position it was
+            # started with, and the loader only goes on to a new epoch after finishing one.
+            self.epoch, self.next_batch, self._consumed = self.epoch + 1, 0, 0
+        self._epochs_served += 1
+        shard_of, seq_of, offsets = self.schedule()
+        mine = self._my_batches()[self._consumed:]
         if not in_main:
             assert info is not None
             mine = mine[info.id::info.num_workers]
@@ -303,27 +309,37 @@ class StreamingLoader:
     """Iterates a `StreamingDataset` through a torch DataLoader (whole batches from each worker,
     handed back in order) and counts the batches delivered, so ``state_dict()`` is exact.
 
-    Workers are started afresh each epoch (``persistent_workers`` would keep a stale state).
+    The workers persist from one epoch to the next (no start-up wait at an epoch's start): each
+    knows how many epochs it has served. They are started afresh when the position moved in a way
+    they cannot know of: an epoch left unfinished, ``load_state_dict`` or ``set_epoch``.
     """
 
     def __init__(self, dataset: StreamingDataset, *, num_workers: int = 0, **options: Any) -> None:
-        if options.get("persistent_workers"):
-            raise ConfigError("StreamingLoader: persistent_workers would keep each worker's stale position; "
-                              "leave it off")
+        if "persistent_workers" in options:
+            raise ConfigError("StreamingLoader: workers already persist across epochs; do not pass "
+                              "persistent_workers")
         self.dataset = dataset
         self.num_workers = num_workers
         self.options = options
+        self._loader: DataLoader[Any] | None = None
+        self._expect: tuple[int, int, int] | None = None
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         ds = self.dataset
         if self.num_workers == 0:
             yield from ds
             return
-        loader = DataLoader(ds, batch_size=None, num_workers=self.num_workers, **self.options)
-        for packed in loader:
+        here = (ds.epoch, ds.next_batch, ds._consumed)
+        if self._loader is None or self._expect != here:
+            ds._epochs_served = 0  # the copies the new workers get start counting afresh
+            self._loader = DataLoader(ds, batch_size=None, num_workers=self.num_workers, persistent_workers=True,
+                                      **self.options)
+        self._expect = None
+        for packed in self._loader:
             ds._consumed += 1
             yield unpack(packed)
         ds.end_epoch()
+        self._expect = (ds.epoch, 0, 0)
 
     def state_dict(self) -> dict[str, Any]:
         """The dataset's state."""
