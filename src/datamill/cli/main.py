@@ -628,6 +628,7 @@ def version() -> None:
 from datamill.cli.dedup import dedup  # noqa: E402
 from datamill.cli.export import export  # noqa: E402
 from datamill.cli.filter_report import filter_report, render_filter_report  # noqa: E402
+from datamill.cli.label import label_app  # noqa: E402
 from datamill.cli.llm import stream_check, tokenize, train_tokenizer  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
 
@@ -638,6 +639,7 @@ app.command("dedup")(dedup)
 app.command("tokenize")(tokenize)
 app.command("stream-check")(stream_check)
 app.command("train-tokenizer")(train_tokenizer)
+app.add_typer(label_app, name="label")
 
 
 def main() -> None:

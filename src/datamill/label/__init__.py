@@ -1,9 +1,11 @@
-"""Labels from many sources: the label matrix, agreement statistics, and vote aggregation.
+"""Labels from many sources: labelling functions, the label matrix, agreement and aggregation.
 
 A labelling function and a human rater are the same thing here: a *source* that votes a class
 on an item or abstains. One :class:`LabelMatrix` holds the votes of either, so the same
 agreement statistics (Cohen's and Fleiss' kappa, Krippendorff's alpha, human-level
-performance) and the same aggregation (majority vote, weighted vote, Dawid–Skene) serve both.
+performance), the same LF analysis and the same aggregation (majority vote, weighted vote,
+Dawid–Skene, the label model) serve both. Labelling functions (``labeling_function``,
+``KeywordLF`` …) run as the ``label.apply`` step or through ``apply_lfs``.
 See ``docs/labelling.md``.
 
 >>> from datamill.label import LabelMatrix, dawid_skene
@@ -27,6 +29,24 @@ from datamill.label.agreement import (
     rater_accuracy,
     rater_pair_confusions,
 )
+from datamill.label.analysis import lf_correlations, lf_report, lf_summary
+from datamill.label.apply import LFSet, apply_lfs, load_lfs, votes_matrix
+from datamill.label.label_model import LabelModel, LabelModelResult, VoteCounts, label_model
+from datamill.label.lf import (
+    ColumnLF,
+    ExprLF,
+    KeywordLF,
+    LabelingFunction,
+    LengthLF,
+    LFVotes,
+    ModelLF,
+    PythonLF,
+    Record,
+    RegexLF,
+    SimilarityLF,
+    UrlLF,
+    labeling_function,
+)
 from datamill.label.matrix import ABSTAIN, LabelMatrix, as_label_matrix
 from datamill.label.simulate import simulate_raters
 
@@ -34,11 +54,28 @@ __all__ = [
     "ABSTAIN",
     "AccuracyEstimate",
     "Aggregation",
+    "ColumnLF",
     "DawidSkeneResult",
+    "ExprLF",
     "KappaWeights",
+    "KeywordLF",
+    "LFSet",
+    "LFVotes",
     "LabelMatrix",
+    "LabelModel",
+    "LabelModelResult",
+    "LabelingFunction",
+    "LengthLF",
     "Level",
+    "ModelLF",
+    "PythonLF",
+    "Record",
+    "RegexLF",
+    "SimilarityLF",
     "TieBreak",
+    "UrlLF",
+    "VoteCounts",
+    "apply_lfs",
     "as_label_matrix",
     "cohen_kappa",
     "dawid_skene",
@@ -46,10 +83,17 @@ __all__ = [
     "fleiss_kappa_from_counts",
     "human_level_performance",
     "krippendorff_alpha",
+    "label_model",
+    "labeling_function",
+    "lf_correlations",
+    "lf_report",
+    "lf_summary",
+    "load_lfs",
     "majority_vote",
     "pairwise_cohen_kappa",
     "percent_agreement",
     "rater_accuracy",
     "rater_pair_confusions",
     "simulate_raters",
+    "votes_matrix",
 ]

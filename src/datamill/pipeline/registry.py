@@ -63,6 +63,8 @@ _BUILTINS = {
     "llm.pack": "datamill.llm.pack",
     "tokenize.train": "datamill.llm.train",
     "dedup.minhash": "datamill.dedup.minhash",
+    "label.apply": "datamill.label.apply",
+    "label.aggregate": "datamill.label.steps",
 }
 _builtins_loaded = False
 
