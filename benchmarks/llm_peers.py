@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -48,7 +49,9 @@ import psutil
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus" / "docs.jsonl"
+# DATAMILL_CORPUS points elsewhere where ../shared is not beside the checkout (a lent GPU machine).
+CORPUS = Path(os.environ.get("DATAMILL_CORPUS")
+              or Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus" / "docs.jsonl")
 DATA = Path(__file__).resolve().parent / "_data" / "llm"
 EOS = "<|endoftext|>"
 PAD = "<pad>"

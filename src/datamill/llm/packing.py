@@ -24,7 +24,8 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["ChunkPacker", "best_fit_decreasing", "bucket_batches", "fill_rows", "gather", "pad_fraction", "split_long"]
+__all__ = ["ChunkPacker", "best_fit_decreasing", "bucket_batches", "fill_rows", "gather", "one_shard_batch",
+           "pad_fraction", "split_long"]
 
 
 def _starts(lengths: np.ndarray) -> np.ndarray:
@@ -278,3 +279,45 @@ def fill_rows(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarr
     """
     _fill_rows(tokens, lo, hi, rows, doc_starts, pad_id, ignore, ids, labels, positions,
                _NONE if mask is None else mask, _NONE if segments is None else segments)
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_shard_batch(tokens: np.ndarray, offsets: np.ndarray, doc_starts: np.ndarray, seq: np.ndarray,
+                     pad_multiple: int, pad_id: int, ignore: int, segments: bool,
+                     extra: int) -> tuple[np.ndarray, int, bool]:  # pragma: no cover - numba
+    rows = len(seq)
+    lo = np.empty(rows, np.int64)
+    hi = np.empty(rows, np.int64)
+    longest = 0
+    shortest = 1 << 62
+    for k in range(rows):
+        lo[k] = offsets[seq[k]]
+        hi[k] = offsets[seq[k] + 1]
+        n = hi[k] - lo[k]
+        longest = max(longest, n)
+        shortest = min(shortest, n)
+    width = -(-longest // pad_multiple) * pad_multiple
+    padded = width != longest or shortest != width
+    planes = 3 + (1 if padded else 0) + (1 if segments else 0)
+    area = rows * width
+    flat = np.empty(planes * area + extra + 1, np.int64)
+    buf = flat[:planes * area].reshape(planes, rows, width)
+    none = np.zeros((0, 0), np.int64)
+    _fill_rows(tokens, lo, hi, np.arange(rows), doc_starts, pad_id, ignore, buf[0], buf[1], buf[2],
+               buf[3] if padded else none, buf[planes - 1] if segments else none)
+    flat[-1] = 1
+    return flat, width, padded
+
+
+def one_shard_batch(tokens: np.ndarray, offsets: np.ndarray, doc_starts: np.ndarray, seq: np.ndarray, *,
+                    pad_multiple: int = 1, pad_id: int = 0, ignore: int = -100, segments: bool = False,
+                    extra: int = 0) -> tuple[np.ndarray, int, bool]:
+    """A whole batch of sequences ``seq`` of one shard in one compiled call: ``(flat, width,
+    padded)``, where ``flat`` holds the planes of `fill_rows` (ids, labels, positions, then the
+    mask when ``padded``, then segments when asked), ``extra`` free slots and a final 1.
+
+    >>> flat, width, padded = one_shard_batch(np.arange(10), np.array([0, 3, 5]), np.array([0, 3]), np.array([1, 0]))
+    >>> width, padded, flat[:3 * 2 * width].reshape(3, 2, width)[0].tolist()
+    (3, True, [[3, 4, 0], [0, 1, 2]])
+    """
+    return _one_shard_batch(tokens, offsets, doc_starts, seq, pad_multiple, pad_id, ignore, segments, extra)

@@ -250,6 +250,8 @@ class TokenShard:
         index_bytes = _read_object(store, row["index_path"], row["index_sha256"], cache_dir, whole=True)
         assert isinstance(index_bytes, bytes)
         dtype, offsets, starts = read_index(index_bytes)
+        # Writable copies (16 bytes a sequence): the compiled batch filler is specialised for them.
+        offsets, starts = offsets.copy(), starts.copy()
         tokens_file = _read_object(store, row["tokens_path"], row["tokens_sha256"], cache_dir, whole=False)
         assert isinstance(tokens_file, str)
         count = int(offsets[-1])

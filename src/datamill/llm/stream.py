@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from datamill.core.errors import ConfigError
-from datamill.llm.packing import bucket_batches, fill_rows
+from datamill.llm.packing import bucket_batches, fill_rows, one_shard_batch
 from datamill.llm.shards import TokenShard
 from datamill.store.objects import ObjectStore
 
@@ -78,6 +78,7 @@ def _warm_up(dtypes: set[str]) -> None:
         tokens.flags.writeable = False  # shards are read-only maps: numba compiles for that type
         fill_rows(tokens, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int64),
                   np.zeros(1, np.int64), ids, labels, positions)
+        one_shard_batch(tokens, np.array([0, 1]), np.zeros(1, np.int64), np.zeros(1, np.int64))
 
 
 class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
@@ -249,15 +250,24 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         """
         rows = len(seq_of)
         single = rows == 1 or bool((shard_of == shard_of[0]).all())
-        if single:
-            offsets = shards[int(shard_of[0])].offsets
-            lo, hi = offsets[seq_of], offsets[seq_of + 1]
-        else:
-            lo, hi = np.empty(rows, np.int64), np.empty(rows, np.int64)
-            for s in np.unique(shard_of):
-                where = shard_of == s
-                offsets = shards[int(s)].offsets
-                lo[where], hi[where] = offsets[seq_of[where]], offsets[seq_of[where] + 1]
+        if single:  # the usual case: the whole batch in one compiled call
+            shard = shards[int(shard_of[0])]
+            flat_array, width, padded = one_shard_batch(
+                shard.tokens, shard.offsets, shard.doc_starts, seq_of, pad_multiple=self.pad_multiple,
+                pad_id=self.pad_id, ignore=IGNORE_INDEX, segments=self.segment_ids,
+                extra=rows if self.sample_ids else 0)
+            names = ("input_ids", "labels", "position_ids", *(("attention_mask",) if padded else ()),
+                     *(("segment_ids",) if self.segment_ids else ()))
+            if self.sample_ids:
+                first = int(sum(sh.num_sequences for sh in shards[:int(shard_of[0])]))
+                flat_array[len(names) * rows * width:-1] = first + seq_of
+            return torch.from_numpy(flat_array), rows, width, names, self.sample_ids
+        # A batch across shards (at a shard's edge): row by row, each shard's rows in one call.
+        lo, hi = np.empty(rows, np.int64), np.empty(rows, np.int64)
+        for s in np.unique(shard_of):
+            where = shard_of == s
+            offsets = shards[int(s)].offsets
+            lo[where], hi[where] = offsets[seq_of[where]], offsets[seq_of[where] + 1]
         lengths = hi - lo
         longest = int(lengths.max())
         width = -(-longest // self.pad_multiple) * self.pad_multiple
@@ -271,9 +281,7 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         buf = flat[:len(names) * area].reshape(len(names), rows, width)
         mask = buf[3] if padded else None
         segments = buf[len(names) - 1] if self.segment_ids else None
-        groups = [(int(shard_of[0]), np.arange(rows))] if single else [
-            (int(s), np.flatnonzero(shard_of == s)) for s in np.unique(shard_of)]
-        for s, where in groups:
+        for s, where in ((int(s), np.flatnonzero(shard_of == s)) for s in np.unique(shard_of)):
             shard = shards[s]
             fill_rows(shard.tokens, lo[where], hi[where], where, shard.doc_starts, buf[0], buf[1], buf[2], mask,
                       segments, pad_id=self.pad_id, ignore=IGNORE_INDEX)
