@@ -630,6 +630,7 @@ from datamill.cli.export import export  # noqa: E402
 from datamill.cli.filter_report import filter_report, render_filter_report  # noqa: E402
 from datamill.cli.label import label_app  # noqa: E402
 from datamill.cli.llm import stream_check, tokenize, train_tokenizer  # noqa: E402
+from datamill.cli.profile import profile  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
 
 app.command("filter-report")(filter_report)
@@ -639,6 +640,7 @@ app.command("dedup")(dedup)
 app.command("tokenize")(tokenize)
 app.command("stream-check")(stream_check)
 app.command("train-tokenizer")(train_tokenizer)
+app.command("profile")(profile)
 app.add_typer(label_app, name="label")
 
 

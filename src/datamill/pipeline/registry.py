@@ -65,6 +65,7 @@ _BUILTINS = {
     "dedup.minhash": "datamill.dedup.minhash",
     "label.apply": "datamill.label.apply",
     "label.aggregate": "datamill.label.steps",
+    "stats.profile": "datamill.validate.profile",
 }
 _builtins_loaded = False
 

@@ -1,0 +1,175 @@
+"""``stats.profile``: per-column statistics of a dataset, as a step and as a function.
+
+The step is an Aggregate whose output is a summary table: one row per profiled column, with
+the headline statistics as typed columns (``column``, ``kind``, ``type``, ``rows``, ``count``,
+``missing``, ``distinct``, ``min``, ``max``, ``mean``, ``std``) and the whole column report
+(quantiles, histogram, top values, lengths, error bounds) as JSON text in ``stats``.
+`report_from_table` turns that table back into the report `profile` returns.
+
+>>> import pyarrow as pa
+>>> report = profile(pa.table({"x": [1.0, 2.0, None]}), top_k=0)
+>>> report["rows"], report["columns"][0]["missing"]
+(3, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Annotated, Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from datamill.pipeline import Aggregate, StepConfig, StepContext, register
+from datamill.validate.stats import DEFAULT_QUANTILES, StatsOptions, TableStats
+
+__all__ = ["PROFILE_SCHEMA", "Profile", "ProfileConfig", "profile", "profile_table", "report_from_table"]
+
+PROFILE_SCHEMA = pa.schema([
+    pa.field("column", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("type", pa.string(), nullable=False),
+    pa.field("rows", pa.int64(), nullable=False),
+    pa.field("count", pa.int64(), nullable=False),
+    pa.field("missing", pa.int64(), nullable=False),
+    pa.field("distinct", pa.int64()),
+    pa.field("min", pa.float64()),
+    pa.field("max", pa.float64()),
+    pa.field("mean", pa.float64()),
+    pa.field("std", pa.float64()),
+    pa.field("stats", pa.large_string(), nullable=False),
+])
+
+Quantile = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ProfileConfig(StepConfig):
+    """What ``stats.profile`` computes; the sketch sizes set the error bounds (docs/validate.md).
+
+    >>> ProfileConfig(top_k=3).options().top_k
+    3
+    """
+
+    columns: tuple[str, ...] | None = Field(None, description="Columns to profile (default: all).")
+    exclude: tuple[str, ...] = Field((), description="Columns not to profile.")
+    quantiles: tuple[Quantile, ...] = Field(DEFAULT_QUANTILES, description="Quantiles to report, each in 0 … 1.")
+    bins: int = Field(20, ge=1, le=1000, description="Equal-width histogram bins between min and max.")
+    top_k: int = Field(10, ge=0, le=1000, description="Most frequent values to report (0: none).")
+    kll_k: int = Field(200, ge=8, le=65_535, description="KLL sketch size (rank error ≈ 1.33% at 200).")
+    hll_lg_k: int = Field(12, ge=4, le=21, description="HyperLogLog registers, log2 (1.6% error at 12).")
+    frequent_lg_map_size: int = Field(10, ge=3, le=20,
+                                      description="Frequent-items counters, log2 (0.34% of rows at 10).")
+
+    def options(self) -> StatsOptions:
+        """The same settings for `TableStats`."""
+        return StatsOptions(quantiles=tuple(self.quantiles), bins=self.bins, top_k=self.top_k, kll_k=self.kll_k,
+                            hll_lg_k=self.hll_lg_k, frequent_lg_map_size=self.frequent_lg_map_size,
+                            columns=self.columns, exclude=self.exclude)
+
+
+@register("stats.profile")
+class Profile(Aggregate[ProfileConfig, TableStats, TableStats]):
+    """Profile every column in one streaming pass; the output is one row per column.
+
+    Ledger: every input row is merged into the summary; each summary row is created.
+    Metrics: ``columns``.
+
+    >>> from datamill.pipeline import StepContext
+    >>> step, ctx = Profile(top_k=0), StepContext("profile")
+    >>> state = step.partial(iter([pa.record_batch({"x": [1, 2, 3]})]), ctx)
+    >>> table = step.output(step.finalize(state))
+    >>> table["column"].to_pylist(), table["mean"].to_pylist(), ctx.ledger.merged
+    (['x'], [2.0], 3)
+    """
+
+    version = 1
+
+    def required_columns(self) -> dict[str, str]:
+        """The columns named in ``columns``, if any."""
+        return dict.fromkeys(self.config.columns or (), "columns")
+
+    def partial(self, batches: Iterator[pa.RecordBatch], ctx: StepContext) -> TableStats:
+        """Statistics of one shard."""
+        options = self.config.options()
+        schema = ctx.input_schemas[ctx.input_index] if len(ctx.input_schemas) > ctx.input_index else None
+        state = TableStats.for_schema(schema, options) if schema is not None else TableStats(options)
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                ctx.ledger.rows_in += batch.num_rows
+                ctx.ledger.merged += batch.num_rows
+                yield batch
+
+        return state.update_all(counted())
+
+    def merge(self, left: TableStats, right: TableStats) -> TableStats:
+        """Both shards' statistics."""
+        return left.merge(right)
+
+    def finalize(self, state: TableStats) -> TableStats:
+        """Nothing left to do: the state is the model."""
+        return state
+
+    def output(self, model: TableStats) -> pa.Table:
+        """One row per column."""
+        return profile_table(model.report())
+
+    def output_metrics(self, model: TableStats) -> dict[str, float]:
+        """How many columns were profiled."""
+        return {"columns": float(len(model.columns))}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def profile_table(report: dict[str, Any]) -> pa.Table:
+    """The summary table of a report (`PROFILE_SCHEMA`): headline columns plus ``stats`` JSON."""
+    rows = []
+    for column in report["columns"]:
+        numeric = column["numeric"] or {}
+        rows.append({
+            "column": column["name"], "kind": column["kind"], "type": column["type"], "rows": column["rows"],
+            "count": column["count"], "missing": column["missing"], "distinct": column["distinct"],
+            "min": _number(numeric.get("min")), "max": _number(numeric.get("max")),
+            "mean": _number(numeric.get("mean")), "std": _number(numeric.get("std")),
+            "stats": json.dumps(column, ensure_ascii=False, allow_nan=False),
+        })
+    return pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA)
+
+
+def report_from_table(table: pa.Table) -> dict[str, Any]:
+    """The report `profile` returns, read back from a ``stats.profile`` output table.
+
+    >>> report = profile(pa.table({"x": [1, 2]}))
+    >>> report_from_table(profile_table(report)) == report
+    True
+    """
+    columns = [json.loads(text) for text in table.column("stats").to_pylist()]
+    return {"rows": columns[0]["rows"] if columns else 0, "columns": columns}
+
+
+def profile(data: Any, config: ProfileConfig | None = None, **options: Any) -> dict[str, Any]:
+    """Statistics of every column of ``data``, in one streaming pass.
+
+    ``data`` is a `pyarrow.Table`, a `pyarrow.RecordBatch`, a `datamill.Dataset` (read shard by
+    shard) or any iterable of record batches. ``options`` are `ProfileConfig` fields.
+
+    >>> report = profile([pa.record_batch({"s": ["a", "a", "b"]})], top_k=1)
+    >>> report["columns"][0]["top"]["items"]
+    [{'value': 'a', 'count': 2, 'lower': 2, 'upper': 2}]
+    """
+    settings = Profile({**(config.model_dump() if config else {}), **options}).config.options()
+    schema: pa.Schema | None = None
+    batches: Iterable[pa.RecordBatch]
+    if isinstance(data, pa.Table):
+        schema, batches = data.schema, data.to_batches()
+    elif isinstance(data, pa.RecordBatch):
+        schema, batches = data.schema, [data]
+    elif hasattr(data, "batches") and hasattr(data, "schema"):
+        schema, batches = data.schema, data.batches()
+    else:
+        batches = data
+    state = TableStats.for_schema(schema, settings) if schema is not None else TableStats(settings)
+    return state.update_all(batches).report()
