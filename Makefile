@@ -15,8 +15,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# The demo ends by streaming its token shards through PyTorch: the [torch] extra pins the CPU
+# build kept on this kind of machine's disk (an unpinned torch would fetch a multi-GB CUDA build).
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[torch]'
 
 dev: $(STAMP)
 
