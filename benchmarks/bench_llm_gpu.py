@@ -41,11 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(folder: Path) -> None:
     """The token workspace, the tokenizer and the documents, for the GPU machine."""
-    import pyarrow as pa
+    from benchmarks.bench_llm_tokenize import pack_run, store_texts
     from benchmarks.llm_peers import CORPUS, load_docs, train_bpe
 
     import datamill as dm
-    from datamill.cli.llm import tokenize_spec
 
     folder.mkdir(parents=True, exist_ok=True)
     docs = load_docs()
@@ -54,10 +53,8 @@ def prepare(folder: Path) -> None:
     shutil.copyfile(CORPUS, folder / "docs.jsonl")
     ws = dm.Workspace.init(folder / "ws")
     try:
-        ws.write("corpus", pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": docs}))
-        spec = tokenize_spec("corpus", str(folder / "tokenizer.json"), out=None, strategy="chunk", block=2048,
-                             eos="<|endoftext|>")
-        dm.Pipeline.from_dict(spec).run(ws)
+        store_texts(ws, "corpus", docs)
+        pack_run(ws, "corpus", str(folder / "tokenizer.json"), "chunk", 2048)
         text = ws.open("corpus").shards
     finally:
         ws.close()
@@ -136,7 +133,7 @@ def main() -> int:
           f"{args.steps} steps of 8 x 2048 tokens ({args.warmup} warm-up steps not counted)", flush=True)
     results = {}
     ws = dm.Workspace.find(inputs / "ws")
-    dataset = StreamingDataset("corpus.tokens", workspace=ws, batch_size=8, seed=0)
+    dataset = StreamingDataset("corpus.chunk", workspace=ws, batch_size=8, seed=0)
     results["datamill"] = train(dataset.loader(num_workers=args.workers, pin_memory=True), args.steps,
                                 args.warmup, ("input_ids", "labels", "position_ids"))
     print("datamill", json.dumps(results["datamill"]), flush=True)

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,10 +55,11 @@ SIDES = ["datamill", *PEERS]
 
 
 def prepare(scratch: Path, copies: int) -> dict[str, Any]:
-    """Every side's files from one token stream; datamill's token version through `datamill tokenize`'s
-    pipeline (llm.tokenize → llm.pack)."""
+    """Every side's files from one token stream; datamill's token version ``corpus.chunk`` through
+    `datamill tokenize`'s pipeline (llm.tokenize → llm.pack)."""
+    from benchmarks.bench_llm_tokenize import pack_run, store_texts
+
     import datamill as dm
-    from datamill.cli.llm import tokenize_spec
 
     docs = load_docs(copies=copies)
     tokenizer = train_bpe(load_docs(), 32_000)
@@ -72,9 +72,8 @@ def prepare(scratch: Path, copies: int) -> dict[str, Any]:
             prepared[name] = {"unavailable": err.why}
     ws = dm.Workspace.init(scratch / "datamill")
     try:
-        ws.write("corpus", pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": docs}))
-        spec = tokenize_spec("corpus", tokenizer, out=None, strategy="chunk", block=BLOCK, eos="<|endoftext|>")
-        dm.Pipeline.from_dict(spec).run(ws)
+        store_texts(ws, "corpus", docs)
+        pack_run(ws, "corpus", tokenizer, "chunk", BLOCK)
     finally:
         ws.close()
     prepared["datamill"] = {"path": str(scratch / "datamill")}
@@ -90,7 +89,7 @@ def child(side: str, workers: int, prepared: dict[str, Any]) -> dict[str, Any]:
         from datamill.llm import StreamingDataset
 
         ws = dm.Workspace.find(prepared["datamill"]["path"])
-        dataset = StreamingDataset("corpus.tokens", workspace=ws, batch_size=BATCH, seed=0)
+        dataset = StreamingDataset("corpus.chunk", workspace=ws, batch_size=BATCH, seed=0)
         ws.close()
         result = _consume(lambda: dataset.loader(num_workers=workers), 10**12, 1, lambda b: b["input_ids"])
     else:

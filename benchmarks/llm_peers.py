@@ -401,6 +401,26 @@ def _consume(
     }
 
 
+def _import_peer(module: str, peer: str) -> Any:
+    """The peer's module, or `PeerUnavailable` saying why it cannot be imported."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise PeerUnavailable(peer, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _timed_loader(peer: str, make: Callable[[], Iterable[Any]], max_batches: int, epochs: int,
+                  num_workers: int, shuffle: bool) -> dict[str, Any]:
+    """Build a peer's loader (timed apart as ``setup_s``), then time reading it with `_consume`."""
+    setup = time.perf_counter()
+    loader = make()
+    setup_s = time.perf_counter() - setup
+    result = _consume(lambda: loader, max_batches, epochs, _ids_from_dict)
+    return {**result, "peer": peer, "num_workers": num_workers, "shuffle": shuffle, "setup_s": setup_s}
+
+
 def _ids_from_dict(batch: dict[str, Any]) -> torch.Tensor:
     ids: torch.Tensor = batch["input_ids"]
     return ids
@@ -523,22 +543,10 @@ def loader_hf_datasets(
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers)
 
-    setup = time.perf_counter()
-    loader = make()
-    setup_s = time.perf_counter() - setup
-    result = _consume(lambda: loader, max_batches, epochs, _ids_from_dict)
-    return {**result, "peer": "hf_datasets", "num_workers": num_workers, "shuffle": shuffle, "setup_s": setup_s}
+    return _timed_loader("hf_datasets", make, max_batches, epochs, num_workers, shuffle)
 
 
 # webdataset ---------------------------------------------------------------------
-
-
-def _import_webdataset() -> Any:
-    try:
-        import webdataset
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise PeerUnavailable("webdataset", f"{type(exc).__name__}: {exc}") from exc
-    return webdataset
 
 
 def prepare_webdataset(
@@ -549,7 +557,7 @@ def prepare_webdataset(
     Written with ``wds.ShardWriter(pattern, maxcount=...)`` as in the webdataset docs
     ("Creating a WebDataset"); each sample is ``{"__key__", "input_ids.npy": uint16 array}``.
     """
-    wds = _import_webdataset()
+    wds = _import_peer("webdataset", "webdataset")
     started = time.perf_counter()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     rows = _blocks(tokens, block)
@@ -593,7 +601,7 @@ def loader_webdataset(
     ``.batched`` in the worker, DataLoader with ``batch_size=None``. Batches are whole
     (``partial=False``); a shard is never split, so a worker with no shard yields nothing.
     """
-    wds = _import_webdataset()
+    wds = _import_peer("webdataset", "webdataset")
     shards = prepared["shards"]
 
     def make() -> DataLoader:  # type: ignore[type-arg]
@@ -613,22 +621,10 @@ def loader_webdataset(
         )
         return DataLoader(dataset, batch_size=None, num_workers=num_workers)
 
-    setup = time.perf_counter()
-    loader = make()
-    setup_s = time.perf_counter() - setup
-    result = _consume(lambda: loader, max_batches, epochs, _ids_from_dict)
-    return {**result, "peer": "webdataset", "num_workers": num_workers, "shuffle": shuffle, "setup_s": setup_s}
+    return _timed_loader("webdataset", make, max_batches, epochs, num_workers, shuffle)
 
 
 # mosaicml-streaming -------------------------------------------------------------
-
-
-def _import_streaming() -> Any:
-    try:
-        import streaming
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise PeerUnavailable("mosaicml-streaming", f"{type(exc).__name__}: {exc}") from exc
-    return streaming
 
 
 def prepare_mosaic_streaming(tokens: str | Path | np.ndarray, out_dir: str, block: int = 2048) -> dict[str, Any]:
@@ -637,7 +633,7 @@ def prepare_mosaic_streaming(tokens: str | Path | np.ndarray, out_dir: str, bloc
     As in the streaming docs' quick start and "Dataset Format" pages: one ``write`` per sample,
     the writer's default shard size limit, no compression (tokens do not compress much).
     """
-    streaming = _import_streaming()
+    streaming = _import_peer("streaming", "mosaicml-streaming")
     started = time.perf_counter()
     rows = _blocks(tokens, block)
     columns = {"input_ids": f"ndarray:uint16:{block}"}
@@ -670,7 +666,7 @@ def loader_mosaic_streaming(
     nothing is downloaded, no network). Stale shared memory left by an earlier run in this
     process is cleaned first with ``streaming.base.util.clean_stale_shared_memory``.
     """
-    streaming = _import_streaming()
+    streaming = _import_peer("streaming", "mosaicml-streaming")
     from streaming.base.util import clean_stale_shared_memory
 
     clean_stale_shared_memory()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from datamill.cli.render import err_console, print_json
 from datamill.core.errors import DatamillError
 
-__all__ = ["JsonFlag", "fail", "workspace"]
+__all__ = ["JsonFlag", "fail", "pipeline_name", "workspace"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -29,3 +30,13 @@ def workspace() -> Any:
     from datamill.store import Workspace
 
     return Workspace.find()
+
+
+def pipeline_name(command: str, ref: str) -> str:
+    """The name of the pipeline a command runs on a dataset: ``command-<dataset name>``.
+
+    >>> pipeline_name("tokenize", "corpus.v2@3")
+    'tokenize-corpus-v2'
+    """
+    base = re.sub(r"[^A-Za-z0-9_\-]+", "-", ref.split("@", 1)[0]).strip("-") or "dataset"
+    return f"{command}-{base}"

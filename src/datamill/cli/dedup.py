@@ -7,12 +7,11 @@ rows removed are listed, each with the id it duplicates, in ``<pipeline>.<step>.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
 
-from datamill.cli.common import JsonFlag, fail, workspace
+from datamill.cli.common import JsonFlag, fail, pipeline_name, workspace
 from datamill.cli.render import console, human_bytes, print_json, run_table, table
 from datamill.core.errors import ConfigError, DatamillError
 
@@ -27,15 +26,10 @@ def _shown(text: str | None) -> str:
     return " ".join((text or "").split())[:_SHOWN_CHARS]
 
 
-def _pipeline_name(ref: str) -> str:
-    base = re.sub(r"[^A-Za-z0-9_\-]+", "-", ref.split("@", 1)[0]).strip("-") or "dataset"
-    return f"dedup-{base}"
-
-
 def dedup_spec(ref: str, *, exact: bool, near: float | None, text_column: str, out: str | None,
                keep: str, lines: bool = False, decontaminate: list[str] | None = None) -> dict[str, Any]:
     """The pipeline ``datamill dedup`` runs (a dict for ``Pipeline.from_dict``)."""
-    name = _pipeline_name(ref)
+    name = pipeline_name("dedup", ref)
     steps: list[dict[str, Any]] = [{"id": "input", "uses": "read.dataset", "with": {"ref": ref}}]
     last = "input"
     if exact:

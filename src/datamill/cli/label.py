@@ -22,7 +22,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from datamill.cli.common import JsonFlag, fail, workspace
+from datamill.cli.common import JsonFlag, fail, pipeline_name, workspace
 from datamill.cli.render import console, print_json, run_table, table
 from datamill.core.errors import ConfigError, DatamillError, SchemaError
 
@@ -49,7 +49,7 @@ def apply_spec(ref: str, lfs: str, *, out: str | None, votes_column: str = "vote
     config: dict[str, Any] = {"lfs": lfs, "output_column": votes_column}
     if labels:
         config["labels"] = labels
-    return {"name": f"label-apply-{_base(ref)}".replace(".", "-"), "steps": [
+    return {"name": pipeline_name("label-apply", ref), "steps": [
         {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
         {"id": "votes", "uses": "label.apply", "input": "input", "with": config},
     ], "outputs": {out or f"{_base(ref)}.votes": "votes"}}
@@ -61,7 +61,7 @@ def aggregate_spec(ref: str, *, method: str, out: str | None, votes_column: str 
     config: dict[str, Any] = {"method": method, "votes_column": votes_column, "keep_uncovered": keep_uncovered}
     if gold_column:
         config["gold_column"] = gold_column
-    return {"name": f"label-aggregate-{_base(ref)}".replace(".", "-"), "steps": [
+    return {"name": pipeline_name("label-aggregate", ref), "steps": [
         {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
         {"id": "labels", "uses": "label.aggregate", "input": "input", "with": config},
     ], "outputs": {out or f"{_base(ref)}.labels": "labels"}}

@@ -8,14 +8,13 @@ hit.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from datamill.cli.common import JsonFlag, fail, workspace
+from datamill.cli.common import JsonFlag, fail, pipeline_name, workspace
 from datamill.cli.render import console, human_bytes, print_json, run_table, table
 from datamill.core.errors import ConfigError, DatamillError
 
@@ -35,11 +34,10 @@ def _default_eos(tokenizer_path: str) -> str | None:
 def tokenize_spec(ref: str, tokenizer: str, *, out: str | None, strategy: str, block: int,
                   eos: str | None, bos: str | None = None, text_column: str = "text") -> dict[str, Any]:
     """The pipeline ``datamill tokenize`` runs (a dict for ``Pipeline.from_dict``)."""
-    base = re.sub(r"[^A-Za-z0-9_\-]+", "-", ref.split("@", 1)[0]).strip("-") or "dataset"
     tokenize: dict[str, Any] = {"tokenizer": tokenizer, "text_column": text_column, "eos_token": eos}
     if bos:
         tokenize["bos_token"] = bos
-    return {"name": f"tokenize-{base}", "steps": [
+    return {"name": pipeline_name("tokenize", ref), "steps": [
         {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
         {"id": "tokens", "uses": "llm.tokenize", "input": "input", "with": tokenize},
         {"id": "packed", "uses": "llm.pack", "input": "tokens", "with": {"strategy": strategy, "block": block}},
@@ -231,12 +229,11 @@ def train_tokenizer(
     from datamill.pipeline.runner import Pipeline
 
     try:
-        base = re.sub(r"[^A-Za-z0-9_\-]+", "-", ref.split("@", 1)[0]).strip("-") or "dataset"
         config: dict[str, Any] = {"model": model, "vocab_size": vocab_size, "text_column": text_column,
                                   "max_chars": max_chars}
         if special:
             config["special_tokens"] = list(special)
-        spec = {"name": f"tokenizer-{base}", "steps": [
+        spec = {"name": pipeline_name("tokenizer", ref), "steps": [
             {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
             {"id": "tokenizer", "uses": "tokenize.train", "input": "input", "with": config}]}
         ws = workspace()

@@ -6,12 +6,11 @@ lineage back to the version they describe, and a second call on the same version
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
 
-from datamill.cli.common import JsonFlag, fail, workspace
+from datamill.cli.common import JsonFlag, fail, pipeline_name, workspace
 from datamill.cli.render import console, run_table, table
 from datamill.core.errors import DatamillError
 
@@ -24,11 +23,10 @@ def profile_spec(ref: str, *, columns: list[str] | None = None, top_k: int = 10)
     >>> [s["uses"] for s in profile_spec("spam@3")["steps"]]
     ['read.dataset', 'stats.profile']
     """
-    base = re.sub(r"[^A-Za-z0-9_\-]+", "-", ref.split("@", 1)[0]).strip("-") or "dataset"
     config: dict[str, Any] = {"top_k": top_k}
     if columns:
         config["columns"] = list(columns)
-    return {"name": f"profile-{base}", "steps": [
+    return {"name": pipeline_name("profile", ref), "steps": [
         {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
         {"id": "profile", "uses": "stats.profile", "input": "input", "with": config},
     ]}

@@ -198,11 +198,6 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
         """Global batches in an epoch (over all ranks)."""
         return len(self.schedule()[2]) - 1
 
-    def _my_batches(self) -> range:
-        """This rank's remaining global batches, in order."""
-        total = self.num_batches()
-        return range(self.next_batch + self.rank, total, self.world_size)
-
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
@@ -213,7 +208,8 @@ class StreamingDataset(IterableDataset[dict[str, torch.Tensor]]):
             self.epoch, self.next_batch, self._consumed = self.epoch + 1, 0, 0
         self._epochs_served += 1
         shard_of, seq_of, offsets = self.schedule()
-        mine = self._my_batches()[self._consumed:]
+        # This rank's remaining global batches, in order (the schedule is made once an epoch).
+        mine = range(self.next_batch + self.rank, len(offsets) - 1, self.world_size)[self._consumed:]
         if not in_main:
             assert info is not None
             mine = mine[info.id::info.num_workers]
