@@ -632,6 +632,7 @@ from datamill.cli.label import label_app  # noqa: E402
 from datamill.cli.llm import stream_check, tokenize, train_tokenizer  # noqa: E402
 from datamill.cli.profile import profile  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
+from datamill.cli.validate import monitor  # noqa: E402
 
 app.command("filter-report")(filter_report)
 app.command("export")(export)
@@ -641,6 +642,7 @@ app.command("tokenize")(tokenize)
 app.command("stream-check")(stream_check)
 app.command("train-tokenizer")(train_tokenizer)
 app.command("profile")(profile)
+app.command("monitor")(monitor)
 app.add_typer(label_app, name="label")
 
 
