@@ -333,3 +333,56 @@ def test_stats_on_threads_equal_stats_on_one_thread() -> None:
                     side[part].pop("quantiles")
                     side[part].pop("histogram")
         assert a == b
+
+
+# ---------------------------------------------------------------------------- text and slices
+def test_text_columns_get_token_counts_and_codes_do_not() -> None:
+    texts = ["the quick brown fox jumps over it"] * 3 + ["  a much longer line of words, twelve tokens in all here ok "]
+    report = TableStats().update_all([pa.record_batch({"text": texts, "code": ["ab", "cd", "ab", "ef"]})]).report()
+    text, code = report["columns"]
+    assert text["tokens"]["min"] == 7 and text["tokens"]["max"] == 12 and text["tokens"]["unit"] == "whitespace tokens"
+    assert code["tokens"] is None and text["languages"] is None
+
+
+def test_languages_are_opt_in_and_sampled() -> None:
+    english = "This is a perfectly ordinary English sentence about the weather today."
+    french = "Ceci est une phrase tout à fait ordinaire en français sur le temps qu'il fait."
+    options = StatsOptions(languages=True, language_sample=3)
+    stats = TableStats(options)
+    stats.update(pa.record_batch({"text": [english, french, english, french]}))
+    languages = stats.report()["columns"][0]["languages"]
+    assert languages == {"sampled": 3, "counts": {"en": 2, "fr": 1}}
+
+
+def test_slices_profile_each_value_and_merge_like_one_pass() -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    table = pa.table({"g": rng.choice(["a", "b", "c"], n).tolist(), "x": rng.normal(size=n),
+                      "k": pa.array(rng.integers(0, 3, n)).cast(pa.string()).to_pylist()})
+    groups = [None if i % 97 == 0 else v for i, v in enumerate(table["g"].to_pylist())]
+    table = table.set_column(0, "g", pa.array(groups))
+    options = StatsOptions(slice_by="g", kll_k=200)
+    whole = TableStats(options).update_all(table.to_batches(max_chunksize=700)).report()
+    halves = TableStats(options).update_all(table.slice(0, 1500).to_batches())
+    halves = halves.merge(TableStats(options).update_all(table.slice(1500).to_batches())).report()
+    by_value = {p["value"]: p for p in whole["slices"]["values"]}
+    assert set(by_value) == {"a", "b", "c", None}
+    assert sum(p["rows"] for p in by_value.values()) == n
+    g = table["g"].to_pylist()
+    xs = np.asarray(table["x"])
+    for value, part in by_value.items():
+        mask = np.array([v == value for v in g])
+        x = next(c for c in part["columns"] if c["name"] == "x")
+        assert x["count"] == mask.sum() and x["numeric"]["mean"] == pytest.approx(xs[mask].mean(), rel=1e-9)
+    merged = {p["value"]: p for p in halves["slices"]["values"]}
+    for value, part in by_value.items():
+        assert merged[value]["rows"] == part["rows"]
+        assert merged[value]["columns"][1]["numeric"]["min"] == part["columns"][1]["numeric"]["min"]
+
+
+def test_slices_past_the_cap_are_counted_not_profiled() -> None:
+    table = pa.table({"g": [f"v{i % 10}" for i in range(100)], "x": list(range(100))})
+    report = TableStats(StatsOptions(slice_by="g", max_slices=4)).update_all([table.to_batches()[0]]).report()
+    assert len(report["slices"]["values"]) == 4 and report["slices"]["overflow_rows"] == 60
+    with pytest.raises(SchemaError, match="cannot slice by"):
+        TableStats(StatsOptions(slice_by="nope")).update(table)

@@ -39,6 +39,7 @@ PROFILE_SCHEMA = pa.schema([
     pa.field("mean", pa.float64()),
     pa.field("std", pa.float64()),
     pa.field("stats", pa.large_string(), nullable=False),
+    pa.field("slice", pa.string()),
 ])
 
 Quantile = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -60,12 +61,20 @@ class ProfileConfig(StepConfig):
     hll_lg_k: int = Field(12, ge=4, le=21, description="HyperLogLog registers, log2 (1.6% error at 12).")
     frequent_lg_map_size: int = Field(10, ge=3, le=20,
                                       description="Frequent-items counters, log2 (0.34% of rows at 10).")
+    languages: bool = Field(False, description="Detect the languages of a sample of each text column "
+                                               "(`language_sample` values per batch; lingua, low-accuracy mode).")
+    language_sample: int = Field(64, ge=1, le=65_536, description="Texts per batch whose language is detected.")
+    slice_by: str | None = Field(None, description="Also profile each value of this column apart (per slice).")
+    max_slices: int = Field(50, ge=1, le=10_000, description="Slices profiled apart; rows of further values are "
+                                                             "counted in `overflow_rows`.")
 
     def options(self) -> StatsOptions:
         """The same settings for `TableStats`."""
         return StatsOptions(quantiles=tuple(self.quantiles), bins=self.bins, top_k=self.top_k, kll_k=self.kll_k,
                             hll_lg_k=self.hll_lg_k, frequent_lg_map_size=self.frequent_lg_map_size,
-                            columns=self.columns, exclude=self.exclude)
+                            columns=self.columns, exclude=self.exclude, languages=self.languages,
+                            language_sample=self.language_sample, slice_by=self.slice_by,
+                            max_slices=self.max_slices)
 
 
 @register("stats.profile")
@@ -86,8 +95,11 @@ class Profile(Aggregate[ProfileConfig, TableStats, TableStats]):
     version = 1
 
     def required_columns(self) -> dict[str, str]:
-        """The columns named in ``columns``, if any."""
-        return dict.fromkeys(self.config.columns or (), "columns")
+        """The columns named in ``columns`` and ``slice_by``, if any."""
+        needed = dict.fromkeys(self.config.columns or (), "columns")
+        if self.config.slice_by:
+            needed[self.config.slice_by] = "slice_by"
+        return needed
 
     def partial(self, batches: Iterator[pa.RecordBatch], ctx: StepContext) -> TableStats:
         """Statistics of one shard."""
@@ -124,30 +136,58 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def profile_table(report: dict[str, Any]) -> pa.Table:
-    """The summary table of a report (`PROFILE_SCHEMA`): headline columns plus ``stats`` JSON."""
+def _rows(columns: list[dict[str, Any]], where: str | None) -> list[dict[str, Any]]:
     rows = []
-    for column in report["columns"]:
+    for column in columns:
         numeric = column["numeric"] or {}
         rows.append({
             "column": column["name"], "kind": column["kind"], "type": column["type"], "rows": column["rows"],
             "count": column["count"], "missing": column["missing"], "distinct": column["distinct"],
             "min": _number(numeric.get("min")), "max": _number(numeric.get("max")),
             "mean": _number(numeric.get("mean")), "std": _number(numeric.get("std")),
-            "stats": json.dumps(column, ensure_ascii=False, allow_nan=False),
+            "stats": json.dumps(column, ensure_ascii=False, allow_nan=False), "slice": where,
         })
+    return rows
+
+
+def profile_table(report: dict[str, Any]) -> pa.Table:
+    """The summary table of a report (`PROFILE_SCHEMA`): headline columns plus ``stats`` JSON.
+
+    With slices, each slice's columns follow as more rows whose ``slice`` (JSON) names the
+    slicing column, the value and the overflow.
+    """
+    rows = _rows(report["columns"], None)
+    slices: dict[str, Any] = report.get("slices") or {"values": []}
+    for part in slices["values"]:
+        where = json.dumps({"column": slices["column"], "value": part["value"], "rows": part["rows"],
+                            "overflow_rows": slices["overflow_rows"]}, ensure_ascii=False)
+        rows += _rows(part["columns"], where)
     return pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA)
 
 
 def report_from_table(table: pa.Table) -> dict[str, Any]:
     """The report `profile` returns, read back from a ``stats.profile`` output table.
 
-    >>> report = profile(pa.table({"x": [1, 2]}))
+    >>> report = profile(pa.table({"x": [1, 2], "g": ["a", "b"]}), slice_by="g")
     >>> report_from_table(profile_table(report)) == report
     True
     """
-    columns = [json.loads(text) for text in table.column("stats").to_pylist()]
-    return {"rows": columns[0]["rows"] if columns else 0, "columns": columns}
+    overall: list[dict[str, Any]] = []
+    parts: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    wheres = table.column("slice").to_pylist() if "slice" in table.column_names else [None] * table.num_rows
+    for text, where in zip(table.column("stats").to_pylist(), wheres, strict=True):
+        column = json.loads(text)
+        if where is None:
+            overall.append(column)
+        else:
+            parts.setdefault(where, (json.loads(where), []))[1].append(column)
+    report: dict[str, Any] = {"rows": overall[0]["rows"] if overall else 0, "columns": overall}
+    if parts:
+        first = next(iter(parts.values()))[0]
+        report["slices"] = {"column": first["column"], "overflow_rows": first["overflow_rows"],
+                            "values": [{"value": key["value"], "rows": key["rows"], "columns": columns}
+                                       for key, columns in parts.values()]}
+    return report
 
 
 def profile(data: Any, config: ProfileConfig | None = None, **options: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import math
 import os
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -39,13 +39,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datamill.core.errors import ConfigError, SchemaError
-from datamill.validate.sketches import DistinctSketch, FrequentItems, QuantileSketch
+from datamill.validate.sketches import DistinctSketch, FrequentItems, QuantileSketch, token_counts
 
 __all__ = ["DEFAULT_QUANTILES", "ColumnStats", "Moments", "StatsOptions", "TableStats", "column_kind"]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 # Batches smaller than this are profiled on one thread (starting work costs more than it saves).
 _PARALLEL_ROWS = 8192
+# A string column averaging this many characters is text: it gets token counts and languages.
+_TEXT_CHARS = 20
 
 Kind = Literal["numeric", "bool", "temporal", "string", "binary", "list", "null", "other"]
 
@@ -66,6 +68,10 @@ class StatsOptions:
     frequent_lg_map_size: int = 10
     columns: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
+    languages: bool = False
+    language_sample: int = 64
+    slice_by: str | None = None
+    max_slices: int = 50
 
     def __post_init__(self) -> None:
         bad = [q for q in self.quantiles if not 0.0 <= q <= 1.0]
@@ -75,6 +81,8 @@ class StatsOptions:
             raise ConfigError(f"`bins` must be at least 1, got {self.bins!r}")
         if self.top_k < 0:
             raise ConfigError(f"`top_k` must be 0 or more, got {self.top_k!r}")
+        if self.max_slices < 1:
+            raise ConfigError(f"`max_slices` must be at least 1, got {self.max_slices!r}")
 
     def wants(self, name: str) -> bool:
         """Whether column ``name`` is profiled."""
@@ -216,6 +224,8 @@ class ColumnStats:
     lengths: Moments | None = None
     length_unit: str | None = None
     top: FrequentItems | None = None
+    tokens: Moments | None = None
+    languages: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ parts, made when needed
     def _distinct(self) -> DistinctSketch:
@@ -265,8 +275,13 @@ class ColumnStats:
                 present = present.cast(pa.binary())
             length = pc.utf8_length(present) if kind == "string" else pc.binary_length(present)
             self._add_lengths(length, "chars" if kind == "string" else "bytes")
-            if kind == "string" and (top := self._top()) is not None:
-                top.update(present)
+            if kind == "string":
+                if (top := self._top()) is not None:
+                    top.update(present)
+                counts = token_counts(present).astype(np.float64)
+                self._moments("tokens").update(counts, minimum=int(counts.min()), maximum=int(counts.max()))
+                if self.options.languages and float(pc.mean(length).as_py()) >= _TEXT_CHARS:
+                    self._add_languages(present)
             self._distinct().update_strings(present)
         elif kind == "list":
             self._add_lengths(pc.list_value_length(present), "items")
@@ -299,6 +314,16 @@ class ColumnStats:
         self._moments("times").update(floats, minimum=int(ints.min()), maximum=int(ints.max()))
         self._distinct().update_numbers(floats)
 
+    def _add_languages(self, present: pa.Array) -> None:
+        # lingua costs about a millisecond a text: a fixed sample per batch, each text cut short.
+        from datamill.clean.language import detector
+
+        sample = pc.utf8_slice_codeunits(present.slice(0, self.options.language_sample), 0, 400)
+        found = detector(None, True).detect_languages_in_parallel_of(sample.to_pylist())
+        for language in found:
+            code = language.iso_code_639_1.name.lower() if language is not None else "unknown"
+            self.languages[code] = self.languages.get(code, 0) + 1
+
     def _add_lengths(self, lengths: pa.Array, unit: str) -> None:
         ints = lengths.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         self.length_unit = self.length_unit or unit
@@ -313,16 +338,13 @@ class ColumnStats:
         def both(a: Any, b: Any) -> Any:
             return b if a is None else a if b is None else a.merge(b)
 
-        types, kinds = dict(self.types), dict(self.kinds)
-        for key, n in other.types.items():
-            types[key] = types.get(key, 0) + n
-        for key, n in other.kinds.items():
-            kinds[key] = kinds.get(key, 0) + n
         return ColumnStats(
-            self.name, self.options, self.rows + other.rows, self.missing + other.missing, types, kinds,
+            self.name, self.options, self.rows + other.rows, self.missing + other.missing,
+            _add_counts(self.types, other.types), _add_counts(self.kinds, other.kinds),
             self.nan + other.nan, self.inf + other.inf, both(self.distinct, other.distinct),
             both(self.numbers, other.numbers), both(self.times, other.times), self.time_type or other.time_type,
-            both(self.lengths, other.lengths), self.length_unit or other.length_unit, both(self.top, other.top))
+            both(self.lengths, other.lengths), self.length_unit or other.length_unit, both(self.top, other.top),
+            both(self.tokens, other.tokens), _add_counts(self.languages, other.languages))
 
     # ------------------------------------------------------------------ report
     @property
@@ -362,6 +384,12 @@ class ColumnStats:
             # Every tracked value has the same uncertainty; with none to read it from, the a-priori bound.
             error = items[0]["upper"] - items[0]["lower"] if items else self.top.max_error
             top = {"items": items, "max_error": error}
+        # Token counts say something only of text, not of codes and categories.
+        text_like = length is not None and self.tokens is not None and (length["mean"] or 0) >= _TEXT_CHARS
+        tokens = {**self.tokens.report(options), "unit": "whitespace tokens"} if text_like and self.tokens else None
+        languages = ({"sampled": sum(self.languages.values()),
+                      "counts": dict(sorted(self.languages.items(), key=lambda kv: (-kv[1], kv[0])))}
+                     if self.languages else None)
         count = self.rows - self.missing
         return {
             "name": self.name,
@@ -378,7 +406,16 @@ class ColumnStats:
             "temporal": temporal,
             "length": length,
             "top": top,
+            "tokens": tokens,
+            "languages": languages,
         }
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for key, n in b.items():
+        out[key] = out.get(key, 0) + n
+    return out
 
 
 @dataclass
@@ -398,6 +435,10 @@ class TableStats:
     options: StatsOptions = field(default_factory=StatsOptions)
     rows: int = 0
     columns: dict[str, ColumnStats] = field(default_factory=dict)
+    # Per value of ``options.slice_by`` (JSON-able keys; None for missing), and the rows of values
+    # past ``max_slices`` that were not profiled apart.
+    slices: dict[Any, TableStats] = field(default_factory=dict)
+    slice_overflow: int = 0
 
     @classmethod
     def for_schema(cls, schema: pa.Schema, options: StatsOptions | None = None) -> TableStats:
@@ -444,6 +485,32 @@ class TableStats:
                 column.missing += n
                 column.types["absent"] = column.types.get("absent", 0) + n
         self.rows += n
+        if self.options.slice_by is not None:
+            self._update_slices(batch, pool)
+
+    def _update_slices(self, batch: pa.RecordBatch | pa.Table, pool: Executor | None) -> None:
+        name = self.options.slice_by
+        if name not in batch.schema.names:
+            raise SchemaError(f"cannot slice by {name!r}: the data has no such column")
+        keys = batch.column(batch.schema.get_field_index(name))
+        if isinstance(keys, pa.ChunkedArray):
+            keys = keys.combine_chunks()
+        encoded = pc.dictionary_encode(keys, null_encoding="encode")
+        # Sort once, then each slice is a zero-copy run of the sorted batch.
+        order = pc.sort_indices(encoded.indices)
+        ordered = batch.take(order)
+        codes = encoded.indices.take(order).to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+        sub_options = replace(self.options, slice_by=None)
+        for start, end in zip(starts, [*starts[1:], len(codes)], strict=True):
+            key = _json_key(encoded.dictionary[int(codes[start])].as_py())
+            part = self.slices.get(key)
+            if part is None:
+                if len(self.slices) >= self.options.max_slices:
+                    self.slice_overflow += int(end - start)
+                    continue
+                part = self.slices[key] = TableStats(sub_options)
+            part.update(ordered.slice(int(start), int(end - start)), pool=pool)
 
     def update_all(self, batches: Iterable[pa.RecordBatch], *, threads: int | None = None) -> TableStats:
         """Add every batch, columns in parallel on ``threads`` threads (default: the cores, at most
@@ -465,11 +532,34 @@ class TableStats:
             left = self.columns.get(name) or _absent(name, self.options, self.rows)
             right = other.columns.get(name) or _absent(name, other.options, other.rows)
             out.columns[name] = left.merge(right)
+        out.slice_overflow = self.slice_overflow + other.slice_overflow
+        for key in dict.fromkeys([*self.slices, *other.slices]):
+            a, b = self.slices.get(key), other.slices.get(key)
+            merged = a.merge(b) if a is not None and b is not None else (a or b)
+            if len(out.slices) < self.options.max_slices:
+                out.slices[key] = merged  # type: ignore[assignment]
+            else:
+                out.slice_overflow += merged.rows if merged is not None else 0
         return out
 
     def report(self) -> dict[str, Any]:
-        """``{"rows": n, "columns": [column report, ...]}`` (see `ColumnStats.report`)."""
-        return {"rows": self.rows, "columns": [c.report() for c in self.columns.values()]}
+        """``{"rows": n, "columns": [column report, ...]}`` (see `ColumnStats.report`), and with
+        ``slice_by`` a ``slices`` part: the same report per value of that column, largest first."""
+        out: dict[str, Any] = {"rows": self.rows, "columns": [c.report() for c in self.columns.values()]}
+        if self.options.slice_by is not None:
+            parts = sorted(self.slices.items(), key=lambda kv: (-kv[1].rows, str(kv[0])))
+            out["slices"] = {"column": self.options.slice_by, "overflow_rows": self.slice_overflow,
+                             "values": [{"value": key, **part.report()} for key, part in parts]}
+        return out
+
+
+def _json_key(value: Any) -> Any:
+    """A slice key that survives JSON: numbers, text, booleans and None as they are, the rest as text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
 
 
 def _absent(name: str, options: StatsOptions, rows: int) -> ColumnStats:
