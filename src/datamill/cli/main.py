@@ -265,8 +265,10 @@ def show(
     limit: Annotated[int, typer.Option(min=1)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
-    """Describe a version: schema, roles, size, shards, summary, the run that made it."""
+    """Describe a version: schema, roles, size, shards, summary, the run that made it, and its
+    statistics when `datamill profile` (or a `stats.profile` step) has computed them."""
     from datamill.track import lineage
+    from datamill.validate import stored_profile
 
     try:
         ws = _workspace()
@@ -282,6 +284,7 @@ def show(
                 "run_id": producer["run_id"], "step": producer["step_id"], "uses": producer["uses"]},
             "history": [{"seq": h["seq"], "version": h["id"], "rows": h["num_rows"]}
                         for h in (ws.catalog.history(ds.name) if ds.name else [])],
+            "profile": stored_profile(ws, ds.id),
         }
         if quarantine:
             graph = lineage(ws, ref)
@@ -312,6 +315,13 @@ def show(
         [c["name"], c["type"], c["role"], ds.summary.get(c["name"], {}).get("nulls"),
          _short(ds.summary.get(c["name"], {}).get("min")),
          _short(ds.summary.get(c["name"], {}).get("max"))] for c in doc["schema"]]))
+    if doc["profile"] is not None:
+        from datamill.cli.profile import STATS_COLUMNS, stats_row
+
+        console.print("\nstatistics (from `datamill profile`; --json has quantiles and histograms):", markup=False)
+        console.print(table(STATS_COLUMNS, [stats_row(c) for c in doc["profile"]["columns"]]))
+    else:
+        console.print(f"no statistics yet: `datamill profile {doc['ref']}` computes them once", markup=False)
     for item in doc.get("quarantine", []):
         console.print(f"\nquarantine of step {item['step']}: {item['rows']:,} rows", markup=False)
         console.print(table(["id", "reason", "error", "source", "line"], [

@@ -6,18 +6,20 @@ lineage back to the version they describe, and a second call on the same version
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from datamill.cli.common import JsonFlag, fail, pipeline_name, workspace
 from datamill.cli.render import console, run_table, table
-from datamill.core.errors import DatamillError
+from datamill.core.errors import ConfigError, DatamillError
 
-__all__ = ["profile", "profile_spec"]
+__all__ = ["STATS_COLUMNS", "profile", "profile_spec", "stats_row"]
 
 
-def profile_spec(ref: str, *, columns: list[str] | None = None, top_k: int = 10) -> dict[str, Any]:
+def profile_spec(ref: str, *, columns: list[str] | None = None, top_k: int = 10, slice_by: str | None = None,
+                 languages: bool = False) -> dict[str, Any]:
     """The pipeline ``datamill profile`` runs (a dict for ``Pipeline.from_dict``).
 
     >>> [s["uses"] for s in profile_spec("spam@3")["steps"]]
@@ -26,6 +28,10 @@ def profile_spec(ref: str, *, columns: list[str] | None = None, top_k: int = 10)
     config: dict[str, Any] = {"top_k": top_k}
     if columns:
         config["columns"] = list(columns)
+    if slice_by:
+        config["slice_by"] = slice_by
+    if languages:
+        config["languages"] = True
     return {"name": pipeline_name("profile", ref), "steps": [
         {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
         {"id": "profile", "uses": "stats.profile", "input": "input", "with": config},
@@ -43,7 +49,11 @@ def _short(value: Any, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _row(column: dict[str, Any]) -> list[str]:
+STATS_COLUMNS = ["column", "kind", "missing", "distinct", "min", "max", "mean", "std", "median", "top"]
+
+
+def stats_row(column: dict[str, Any]) -> list[str]:
+    """One column's headline statistics, as the tables of ``profile`` and ``show`` print them."""
     part = column["numeric"] or column["temporal"] or column["length"] or {}
     prefix = "len " if part is column["length"] and part else ""
     top = column["top"]["items"][:3] if column["top"] else []
@@ -60,6 +70,12 @@ def profile(
     columns: Annotated[list[str] | None, typer.Option(
         "--column", "-c", help="Profile only this column (repeat for more).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=0, max=1000, help="Most frequent values per column.")] = 10,
+    slice_by: Annotated[str | None, typer.Option(
+        "--slice-by", help="Also profile each value of this column apart (at most 50 slices).")] = None,
+    languages: Annotated[bool, typer.Option(
+        "--languages", help="Detect the languages of a sample of each text column (64 texts per batch).")] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Also write the statistics as an offline HTML page.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (shards are profiled apart, then merged).")] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
     as_json: JsonFlag = False,
@@ -77,20 +93,30 @@ def profile(
 
     try:
         ws = workspace()
-        spec = profile_spec(ref, columns=columns, top_k=top_k)
+        spec = profile_spec(ref, columns=columns, top_k=top_k, slice_by=slice_by, languages=languages)
         result = Pipeline.from_dict(spec).run(ws, workers=workers, reporter=make_reporter(progress)).to_dict()
         step = next(s for s in result["steps"] if s["id"] == "profile")
         stats = report_from_table(ws.open(step["output"]).to_arrow())
         report = {"input": ref, "version": step["output"], **stats, "run": result}
+        if html is not None:
+            from datamill.report import render_profile_html
+
+            html.write_text(render_profile_html(stats, title=f"Profile of {ref}"), encoding="utf-8")
     except DatamillError as err:
         fail(err, as_json)
+    except OSError as err:
+        fail(ConfigError(f"cannot write {html}: {err}"), as_json)
     if as_json:
         from datamill.cli.render import print_json
 
         print_json(report)
         return
     console.print(run_table(report["run"]))
-    console.print(table(["column", "kind", "missing", "distinct", "min", "max", "mean", "std", "median", "top"],
-                        [_row(c) for c in report["columns"]]))
+    console.print(table(STATS_COLUMNS, [stats_row(c) for c in report["columns"]]))
+    for part in (report.get("slices") or {}).get("values", []):
+        console.print(table(STATS_COLUMNS, [stats_row(c) for c in part["columns"]],
+                            title=f"{report['slices']['column']} = {part['value']!r}: {part['rows']:,} rows"))
     console.print(f"{report['rows']:,} rows · {len(report['columns'])} columns · {report['version']} · "
                   "`--json` has quantiles, histograms and error bounds", markup=False)
+    if html is not None:
+        console.print(f"HTML report: {html}", markup=False)

@@ -270,6 +270,17 @@ class Catalog:
                 .order_by(executions.c.id).limit(1)
             ).first())
 
+    def outputs_of(self, uses: str, input_version: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Finished executions of step kind ``uses`` that read version ``input_version``, newest first
+        (a version's statistics are found this way: ``stats.profile`` over it)."""
+        needle = f'%"version": "{input_version}"%'
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(executions).where(executions.c.uses == uses, executions.c.inputs.like(needle),
+                                            executions.c.output_version.is_not(None),
+                                            executions.c.status.in_(("ran", "cached")))
+                .order_by(executions.c.id.desc()).limit(limit))]
+
     def named_by(self, name: str, seq: int) -> dict[str, Any] | None:
         """The execution that produced ``name@seq`` in the run that named it (the last step of
         that run with this output, e.g. ``write.dataset`` rather than an identical upstream)."""

@@ -5,7 +5,14 @@
 2.0
 """
 
-from datamill.validate.profile import Profile, ProfileConfig, profile, profile_table, report_from_table
+from datamill.validate.profile import (
+    Profile,
+    ProfileConfig,
+    profile,
+    profile_table,
+    report_from_table,
+    stored_profile,
+)
 from datamill.validate.sketches import DistinctSketch, FrequentItems, QuantileSketch
 from datamill.validate.stats import DEFAULT_QUANTILES, ColumnStats, Moments, StatsOptions, TableStats
 
@@ -23,4 +30,5 @@ __all__ = [
     "profile",
     "profile_table",
     "report_from_table",
+    "stored_profile",
 ]

@@ -24,7 +24,8 @@ from pydantic import Field
 from datamill.pipeline import Aggregate, StepConfig, StepContext, register
 from datamill.validate.stats import DEFAULT_QUANTILES, StatsOptions, TableStats
 
-__all__ = ["PROFILE_SCHEMA", "Profile", "ProfileConfig", "profile", "profile_table", "report_from_table"]
+__all__ = ["PROFILE_SCHEMA", "Profile", "ProfileConfig", "profile", "profile_table", "report_from_table",
+           "stored_profile"]
 
 PROFILE_SCHEMA = pa.schema([
     pa.field("column", pa.string(), nullable=False),
@@ -188,6 +189,21 @@ def report_from_table(table: pa.Table) -> dict[str, Any]:
                             "values": [{"value": key["value"], "rows": key["rows"], "columns": columns}
                                        for key, columns in parts.values()]}
     return report
+
+
+def stored_profile(workspace: Any, version_id: str) -> dict[str, Any] | None:
+    """The newest whole-table statistics already computed for a version (by ``stats.profile``
+    or ``datamill profile``), read from the store with no scan; None when there are none.
+
+    Profiles restricted to some columns are not used.
+    """
+    for execution in workspace.catalog.outputs_of("stats.profile", version_id):
+        config = json.loads(execution["config"] or "{}")
+        if config.get("columns") or config.get("exclude"):
+            continue
+        if workspace.verify(execution["output_version"]) is None:
+            return report_from_table(workspace.open(f"@{execution['output_version']}").to_arrow())
+    return None
 
 
 def profile(data: Any, config: ProfileConfig | None = None, **options: Any) -> dict[str, Any]:
