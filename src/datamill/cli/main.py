@@ -523,6 +523,8 @@ DEMOS = {
     "youtube_spam": "YouTube spam comments (CC BY 4.0): CSVs with broken rows, renamed, cleaned, filtered",
     "llm_corpus": "an LLM corpus from public-domain books: PDF, HTML, DOCX and text with broken files, "
                   "repaired, language-tagged, quality-filtered and chunked",
+    "tabular_monitoring": "Chicago taxi trips and Minneapolis metro traffic: schema, training/serving skew, "
+                          "drift between years, monitors; HTML reports",
 }
 
 
@@ -532,7 +534,7 @@ def demo(
     workers: Annotated[int, typer.Option(min=1)] = 2,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the bundled pipelines on bundled data: YouTube spam comments, and an LLM corpus."""
+    """Run the bundled pipelines on bundled data: YouTube spam comments, an LLM corpus, and tables to monitor."""
     from datamill.pipeline.progress import make_reporter
     from datamill.pipeline.runner import Pipeline
     from datamill.store import Workspace
@@ -540,6 +542,7 @@ def demo(
     target = directory.resolve()
     results: dict[str, dict[str, Any]] = {}
     stream: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
     try:
         target.mkdir(parents=True, exist_ok=True)
         ws = Workspace.init(target)
@@ -566,11 +569,16 @@ def demo(
                     render_filter_report(build_filter_report(ws, result.run_id, examples=1))
             if name == "llm_corpus":
                 stream = _demo_stream_check(ws, as_json)
+            if name == "tabular_monitoring":
+                from datamill.cli.validate import demo_validation
+
+                validation = demo_validation(ws, folder, quiet=as_json)
     except DatamillError as err:
         _fail(err, as_json)
     status = "succeeded" if all(r["status"] == "succeeded" for r in results.values()) else "failed"
     if as_json:
-        print_json({"status": status, "workspace": str(target), "runs": results, "stream_check": stream})
+        print_json({"status": status, "workspace": str(target), "runs": results, "stream_check": stream,
+                    "validation": validation})
         return
     console.print(f"\nThe demo workspace is {target}. Look around:\n"
                   f"  cd {target}\n"
@@ -582,6 +590,8 @@ def demo(
                   "  datamill head corpus_chunks -n 3\n"
                   "  datamill stream-check corpus_tokens --world-size 4 --workers 2\n"
                   "  datamill show corpus --quarantine\n"
+                  "  datamill validate taxi_serving --reference taxi_train --mode skew --html skew.html\n"
+                  "  datamill monitor metro_hourly --sla 30d --time-column date_time\n"
                   "  datamill runs list", markup=False)
 
 
@@ -641,8 +651,9 @@ from datamill.cli.filter_report import filter_report, render_filter_report  # no
 from datamill.cli.label import label_app  # noqa: E402
 from datamill.cli.llm import stream_check, tokenize, train_tokenizer  # noqa: E402
 from datamill.cli.profile import profile  # noqa: E402
+from datamill.cli.schema import schema_app  # noqa: E402
 from datamill.cli.table_check import table_check  # noqa: E402
-from datamill.cli.validate import monitor  # noqa: E402
+from datamill.cli.validate import monitor, validate  # noqa: E402
 
 app.command("filter-report")(filter_report)
 app.command("export")(export)
@@ -653,7 +664,9 @@ app.command("stream-check")(stream_check)
 app.command("train-tokenizer")(train_tokenizer)
 app.command("profile")(profile)
 app.command("monitor")(monitor)
+app.command("validate")(validate)
 app.add_typer(label_app, name="label")
+app.add_typer(schema_app, name="schema")
 
 
 def main() -> None:

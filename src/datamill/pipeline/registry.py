@@ -66,6 +66,10 @@ _BUILTINS = {
     "label.apply": "datamill.label.apply",
     "label.aggregate": "datamill.label.steps",
     "stats.profile": "datamill.validate.profile",
+    "validate": "datamill.validate.step",
+    "label.standardize": "datamill.label.standardize",
+    "label.slices": "datamill.label.slicing",
+    "label.errors": "datamill.label.errors",
 }
 _builtins_loaded = False
 
