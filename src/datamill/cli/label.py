@@ -1,8 +1,9 @@
 """``datamill label …``: labelling functions, their analysis, aggregation and rater agreement.
 
-``apply`` and ``aggregate`` run recorded pipelines (``read.dataset`` → ``label.apply`` or
-``label.aggregate``), so the votes and the labels are versions with lineage back to the data
-and the LF file, and a second call is a cache hit. ``analyze`` and ``agreement`` read a version
+``apply``, ``aggregate`` and ``errors`` run recorded pipelines (``read.dataset`` →
+``label.apply``, ``label.aggregate`` or ``label.errors``), so the votes, the labels and the
+flagged label errors are versions with lineage back to the data and the LF file, and a second
+call is a cache hit. ``analyze`` and ``agreement`` read a version
 and report; they write nothing.
 
 ``agreement`` reads *long* ratings — one row per (item, rater, label), the form an annotation
@@ -26,9 +27,10 @@ from datamill.cli.common import JsonFlag, fail, pipeline_name, workspace
 from datamill.cli.render import console, print_json, run_table, table
 from datamill.core.errors import ConfigError, DatamillError, SchemaError
 
-__all__ = ["aggregate", "agreement", "analyze", "apply", "label_app"]
+__all__ = ["aggregate", "agreement", "analyze", "apply", "errors", "label_app"]
 
-label_app = typer.Typer(help="Labelling functions, LF analysis, label aggregation and rater agreement.",
+label_app = typer.Typer(help="Labelling functions, LF analysis, label aggregation, rater agreement and "
+                             "label errors.",
                         no_args_is_help=True, rich_markup_mode=None)
 
 ProgressFlag = Annotated[bool, typer.Option(help="Show progress on stderr.")]
@@ -378,3 +380,102 @@ def agreement_report(matrix: Any, raters: list[str], classes: list[str] | None, 
             "confidence": hlp.confidence},
         "undefined": undefined,
     }
+
+
+def errors_spec(ref: str, *, label_column: str, text_column: str | None = None,
+                feature_columns: list[str] | None = None, folds: int = 5, seed: int = 0, out: str | None = None,
+                only_issues: bool = False) -> dict[str, Any]:
+    """The pipeline ``datamill label errors`` runs."""
+    config: dict[str, Any] = {"label_column": label_column, "folds": folds, "seed": seed}
+    if text_column:
+        config["text_column"] = text_column
+    if feature_columns:
+        config["feature_columns"] = list(feature_columns)
+    if only_issues:
+        config["only_issues"] = True
+    return {"name": pipeline_name("label-errors", ref), "steps": [
+        {"id": "input", "uses": "read.dataset", "with": {"ref": ref}},
+        {"id": "errors", "uses": "label.errors", "input": "input", "with": config},
+    ], "outputs": {out or f"{_base(ref)}.label-errors": "errors"}}
+
+
+_CELL_CHARS = 80
+
+
+def _cell(value: Any) -> str:
+    """One line of at most `_CELL_CHARS` characters; control characters (terminal escapes) shown as
+    code points, never sent to the terminal."""
+    text = " ".join(str(value).split())
+    text = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
+
+
+@label_app.command("errors")
+def errors(
+    ref: Annotated[str, typer.Argument(help="The dataset whose labels to check: name, name@3 or name@<hash>.")],
+    label_column: Annotated[str, typer.Option("--label-column", help="The given labels (class names or "
+                                              "integers; empty or null: none).")],
+    text_column: Annotated[str | None, typer.Option("--text-column", help="A text column: the default text "
+                                                    "model (TF-IDF + logistic regression) reads it.")] = None,
+    feature_column: Annotated[list[str] | None, typer.Option("--feature-column", help="A feature column "
+                                                             "(repeat the option): the default tabular model "
+                                                             "(gradient-boosted trees) reads them.")] = None,
+    folds: Annotated[int, typer.Option(min=2, max=100, help="Stratified cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seeds the folds and the model.")] = 0,
+    out: Annotated[str | None, typer.Option("--out", help="Name of the output (default NAME.label-errors).")] = None,
+    top: Annotated[int, typer.Option(min=0, help="How many of the flagged items to show.")] = 20,
+    gold_column: Annotated[str | None, typer.Option("--gold-column", help="Known true labels: also report the "
+                                                    "precision and recall of the flagged items against the "
+                                                    "items whose label differs from gold.")] = None,
+    only_issues: Annotated[bool, typer.Option("--only-issues", help="Write only the flagged rows (the review "
+                                              "queue) instead of every row.")] = False,
+    progress: ProgressFlag = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find rows whose label is probably wrong (cross-validated model + cleanlab's confident learning).
+
+    Writes the rows with label_quality, label_issue, suggested_label and issue_rank as a new
+    version, and prints the top flagged items and the estimated noise per class. The --json
+    report has the counts, the estimated noise, the confident joint, the top --top issues, the
+    run and the output version (and `gold` with --gold-column).
+    """
+    from datamill.label import errors as label_errors  # registers label.errors for this run
+
+    try:
+        if text_column is None and not feature_column:
+            raise ConfigError("say what the model reads: --text-column T, --feature-column F (repeatable) or both.")
+        spec = errors_spec(ref, label_column=label_column, text_column=text_column, feature_columns=feature_column,
+                           folds=folds, seed=seed, out=out, only_issues=only_issues)
+        started = time.perf_counter()
+        ws, result = _run(spec, 1, progress)
+        output = next(iter(result["outputs"].values()))
+        dataset = ws.open(output)
+        summary = label_errors.read_summary(dataset.schema)
+        extra = [c for c in dict.fromkeys([text_column, *(feature_column or [])]) if c]
+        queue = label_errors.review_queue(dataset, label_column=label_column, columns=extra, top=top)
+        report: dict[str, Any] = {"input": ref, "output": output, **summary, "top": top, "issue_list": queue,
+                                  "seconds": time.perf_counter() - started}
+        if gold_column:
+            report["gold"] = label_errors.gold_report(dataset, label_column=label_column, gold_column=gold_column)
+        report["run"] = result
+    except DatamillError as err:
+        fail(err, as_json)
+    if as_json:
+        print_json(report)
+        return
+    console.print(run_table(result))
+    rows = [[item["issue_rank"], _cell(item.get("id")), _cell(item["given_label"]), _cell(item["suggested_label"]),
+             f"{item['label_quality']:.3f}", *(_cell(item.get(c)) for c in extra)] for item in queue]
+    console.print(table(["rank", "id", "given", "suggested", "quality", *extra], rows,
+                        title=f"top {len(rows)} of {summary['issues']:,} likely label errors"))
+    noise = ", ".join(f"{_cell(c['class'])} {_pct(c['estimated_noise_rate'])} ({c['issues']:,}/{c['given']:,} "
+                      "flagged)" for c in summary["classes"])
+    console.print(f"{summary['issues']:,} of {summary['labelled']:,} labelled items flagged "
+                  f"({_pct(summary['issue_rate'])}) · {summary['missing_label']:,} without a label · estimated "
+                  f"noise {_pct(summary['estimated_noise_rate'])} · per given class: {noise or '—'} → {output}",
+                  markup=False)
+    if gold_column:
+        gold = report["gold"]
+        console.print(f"against {gold_column}: {gold['wrong']:,} labels differ from gold; precision "
+                      f"{_pct(gold['precision'])}, recall {_pct(gold['recall'])} ({gold['found']:,} of the "
+                      f"{gold['flagged']:,} flagged)", markup=False)

@@ -1,5 +1,5 @@
 """Labels from many sources: labelling functions, the label matrix, agreement and aggregation,
-label standardisation and slices.
+label standardisation, label errors and slices.
 
 A labelling function and a human rater are the same thing here: a *source* that votes a class
 on an item or abstains. One :class:`LabelMatrix` holds the votes of either, so the same
@@ -32,6 +32,7 @@ from datamill.label.agreement import (
 )
 from datamill.label.analysis import lf_correlations, lf_report, lf_summary
 from datamill.label.apply import LFSet, apply_lfs, load_lfs, votes_matrix
+from datamill.label.errors import LabelErrors, LabelErrorsStep, find_label_errors, issue_precision_recall
 from datamill.label.label_model import LabelModel, LabelModelResult, VoteCounts, label_model
 from datamill.label.lf import (
     ColumnLF,
@@ -91,6 +92,8 @@ __all__ = [
     "LFSet",
     "LFVotes",
     "LabelClass",
+    "LabelErrors",
+    "LabelErrorsStep",
     "LabelMatrix",
     "LabelModel",
     "LabelModelResult",
@@ -124,9 +127,11 @@ __all__ = [
     "as_label_matrix",
     "cohen_kappa",
     "dawid_skene",
+    "find_label_errors",
     "fleiss_kappa",
     "fleiss_kappa_from_counts",
     "human_level_performance",
+    "issue_precision_recall",
     "krippendorff_alpha",
     "label_changes",
     "label_model",

@@ -51,7 +51,11 @@ class LabelAggregateConfig(StepConfig):
                                     "unknown) to count accuracy against.")
     class_balance: list[float] | None = Field(None, description="model only: fix the class shares instead of "
                                               "learning them.")
-    smoothing: float = Field(1.0, ge=0, description="model and ds: pseudo-count added to every estimated cell.")
+    smoothing: float = Field(1.0, ge=0, description="ds, and model with estimator em: pseudo-count added to "
+                             "every estimated cell.")
+    estimator: Literal["moments", "em"] = Field("moments", description="model only: moments (abstaining is no "
+                                                "evidence, as in Snorkel) or em (abstaining is evidence).")
+    l2: float = Field(0.1, ge=0, description="model with estimator moments: pull toward the starting accuracies.")
 
 
 @dataclass
@@ -152,7 +156,8 @@ class LabelAggregate(Aggregate[LabelAggregateConfig, _State, _Fitted]):
         counts = _widen(counts, k)
         if config.method == "model":
             fitted.model = LabelModel.fit_counts(counts, class_balance=config.class_balance,
-                                                 smoothing=config.smoothing)
+                                                 smoothing=config.smoothing, estimator=config.estimator,
+                                                 l2=config.l2)
             fitted.summary = {f"class_prior.{_class_name(classes, c)}": float(p)
                               for c, p in enumerate(fitted.model.class_priors)}
         elif config.method == "ds":
