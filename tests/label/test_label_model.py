@@ -25,19 +25,58 @@ def _unipolar(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return dense, truth
 
 
-def test_label_model_beats_majority_vote_on_unipolar_lfs_and_learns_the_balance() -> None:
+@pytest.mark.parametrize("estimator", ["moments", "em"])
+def test_label_model_beats_majority_vote_on_unipolar_lfs(estimator: str) -> None:
     dense, truth = _unipolar(20_000)
 
-    result = label_model(LabelMatrix.from_dense(dense, n_classes=2))
+    result = label_model(LabelMatrix.from_dense(dense, n_classes=2), estimator=estimator)  # type: ignore[arg-type]
     mv = majority_vote(dense, tie_break="random")
 
     seen = result.covered
     ours = np.mean(result.labels[seen] == truth[seen])
     theirs = np.mean(mv.labels[seen] == truth[seen])
-    assert ours > theirs + 0.01
+    assert ours > theirs + 0.005
+    assert result.converged and result.method == "label_model"
+
+
+def test_label_model_em_learns_the_balance_and_the_firing_rates() -> None:
+    dense, _ = _unipolar(20_000)
+
+    result = label_model(LabelMatrix.from_dense(dense, n_classes=2), estimator="em")
+
     assert result.class_priors[1] == pytest.approx(0.3, abs=0.02)
     assert result.conditionals[0, 1, 2] == pytest.approx(0.5, abs=0.03)  # LF 0 fires on half of class 1
-    assert result.converged and result.method == "label_model"
+    assert result.converged
+
+
+def test_label_model_moments_ignores_abstains_and_em_does_not() -> None:
+    dense, _ = _unipolar(5_000)
+    nobody = [[-1] * 6]
+    one_spam_lf = [[1, -1, -1, -1, -1, -1]]
+
+    moments, em = LabelModel.fit(dense), LabelModel.fit(dense, estimator="em")
+
+    assert moments.estimator == "moments" and not moments.abstains_informative
+    # with every LF silent, the moments posterior is the class balance; EM reads the silence
+    assert np.allclose(moments.predict_proba(nobody)[0], moments.class_priors)
+    assert not np.allclose(em.predict_proba(nobody)[0], em.class_priors)
+    # a spam LF's vote is evidence for spam under both
+    assert moments.predict_proba(one_spam_lf)[0, 1] > moments.class_priors[1]
+    assert em.predict_proba(one_spam_lf)[0, 1] > em.predict_proba(nobody)[0, 1]
+
+
+def test_label_model_moments_fit_matches_snorkels_objective_at_its_optimum() -> None:
+    # with the balance fixed and no pull (l2=0) the fitted rates reproduce the co-voting rates
+    # of every pair of LFs, which is what Snorkel's LabelModel fits
+    dense, _ = _unipolar(50_000, seed=4)
+    model = LabelModel.fit(dense, class_balance=[0.7, 0.3], l2=0.0, merge_overlap=None)
+    onehot = np.stack([dense[:, s] == c for s in range(6) for c in (0, 1)], axis=1).astype(float)
+    observed = onehot.T @ onehot / len(dense)
+    rates = model.conditionals()[:, :, 1:]  # sources × truth × class voted
+    mu = rates.transpose(0, 2, 1).reshape(12, 2)  # (source, class voted) × truth
+    fitted = (mu * model.class_priors) @ mu.T
+    off_block = np.kron(1 - np.eye(6), np.ones((2, 2))).astype(bool)
+    assert np.abs(fitted - observed)[off_block].max() < 0.005
 
 
 def test_label_model_recovers_simulated_raters() -> None:
@@ -75,14 +114,15 @@ def test_label_model_fit_on_counts_equals_fit_on_rows() -> None:
     assert np.allclose(whole.predict_proba(dense), merged.predict_proba(dense))
 
 
-def test_label_model_round_trips_through_a_dict() -> None:
+@pytest.mark.parametrize("estimator", ["moments", "em"])
+def test_label_model_round_trips_through_a_dict(estimator: str) -> None:
     dense, _ = _unipolar(1000)
-    model = LabelModel.fit(dense, class_balance=[0.5, 0.5])
+    model = LabelModel.fit(dense, class_balance=[0.5, 0.5], estimator=estimator)  # type: ignore[arg-type]
 
     again = LabelModel.from_dict(model.to_dict())
 
     assert np.allclose(again.predict_proba(dense), model.predict_proba(dense))
-    assert model.class_priors.tolist() == [0.5, 0.5]
+    assert model.class_priors.tolist() == [0.5, 0.5] and again.estimator == estimator
 
 
 def test_label_model_clear_errors() -> None:
@@ -92,6 +132,10 @@ def test_label_model_clear_errors() -> None:
         label_model([[0, 1], [1, -1]], class_balance=[1.0])
     with pytest.raises(ConfigError, match="from 3 sources; the model was fitted on 2"):
         LabelModel.fit([[0, 1], [1, -1]]).predict([[0, 1, 1]])
+    with pytest.raises(ConfigError, match="`estimator` must be 'moments' or 'em'"):
+        label_model([[0, 1], [1, -1]], estimator="snorkel")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="`l2` must be a weight >= 0"):
+        label_model([[0, 1], [1, -1]], l2=-1.0)
     with pytest.raises(ConfigError, match="more than 64 can be estimated"):
         label_model(np.zeros((5, 5), int) + np.array([0, 1, 0, 1, 0]), dependencies=[[0, 1, 2, 3, 4]])
 
