@@ -134,7 +134,7 @@ def test_demo_runs_the_bundled_pipelines(tmp_path: Path) -> None:
     result = cli_json(tmp_path, "demo", str(tmp_path / "d"))
 
     assert result["status"] == "succeeded"
-    assert set(result["runs"]) == {"youtube_spam", "llm_corpus"}
+    assert set(result["runs"]) == {"youtube_spam", "llm_corpus", "tabular_monitoring"}
     assert (tmp_path / "d" / ".datamill" / "meta.db").exists()
     corpus = {s["id"]: s for s in result["runs"]["llm_corpus"]["steps"]}
     # Every broken file is quarantined with its reason, and every step balances.
@@ -157,6 +157,15 @@ def test_demo_runs_the_bundled_pipelines(tmp_path: Path) -> None:
     stream = result["stream_check"]
     assert stream["coverage"] == 1.0 and stream["duplicates"] == 0
     assert stream["sequences"] == -(-int(corpus["packed"]["metrics"]["tokens"]) // 512)
+    # The TFDV skew case: serving lacks `tips`, and the report names it; metro drifts but passes.
+    skew = result["validation"]["taxi_skew"]
+    assert skew["verdict"] == "fail" and skew["counts"]["error"] == 1
+    assert [(f["check"], f["column"]) for f in skew["findings"] if f["severity"] == "error"] == [
+        ("missing_column", "tips")]
+    assert (tmp_path / "d" / "tabular_monitoring" / "taxi_skew.html").stat().st_size > 10_000
+    assert result["validation"]["metro_drift"]["verdict"] == "pass"
+    monitor = result["validation"]["metro_monitor"]
+    assert [(f["check"], f["column"]) for f in monitor["findings"]] == [("freshness", "date_time")]
 
 
 def test_ingest_hostile_files_finishes_and_accounts_for_every_row(tmp_path: Path) -> None:

@@ -372,7 +372,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "datamill" / "examples"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("demo", ["youtube_spam", "llm_corpus"])
+@pytest.mark.parametrize("demo", ["youtube_spam", "llm_corpus", "tabular_monitoring"])
 def test_the_bundled_pipelines_give_the_same_versions_on_ray(demo: str, tmp_path: Path, ray_cluster: str) -> None:
     """The demos use most built-in steps: every reader of files (CSV, text, HTML, PDF, DOCX),
     rename, map.python, filter.expr, concat, clean.text, clean.boilerplate, lang.detect,
