@@ -247,23 +247,3 @@ def test_step_on_empty_input() -> None:
 
     assert result.ledger.balanced and result.output.num_rows == 0
     assert read_summary(result.output.schema)["items"] == 0
-
-
-def test_docs_page_examples_run_and_print_what_the_page_shows() -> None:
-    import doctest
-    import re
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "label-errors.md"
-    text = page.read_text(encoding="utf-8")
-    blocks = [(text.count("\n", 0, m.start(1)), m.group(1))
-              for m in re.finditer(r"```python\n(.*?)```", text, flags=re.DOTALL)]
-    parser = doctest.DocTestParser()
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    namespace: dict[str, object] = {}
-    for line, block in blocks:
-        test = parser.get_doctest(block, namespace, f"label-errors.md:{line + 1}", str(page), line)
-        runner.run(test, clear_globs=False)
-        namespace = test.globs
-    assert len(blocks) >= 2
-    assert runner.summarize(verbose=False).failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import re
 import warnings
 from pathlib import Path
@@ -34,7 +33,6 @@ from datamill.label.slicing import (
 from datamill.testing import make_batch, run_step
 from tests.conftest import SHARED_DATA, unavailable
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "slices.md"
 SPAM = SHARED_DATA / "youtube_spam"
 
 SLICE_FILE = '''
@@ -257,18 +255,3 @@ def test_slices_of_real_youtube_comments_and_their_spam_share() -> None:
     # Links and "subscribe" are spam's signature; short comments are mostly ham.
     assert got["has_url"]["label:1"] > 0.9 and got["says_subscribe"]["label:1"] > 0.9
     assert got["short_comment"]["label:1"] < 0.3
-
-
-def test_slices_page_examples_run_and_print_what_the_page_shows() -> None:
-    text = PAGE.read_text(encoding="utf-8")
-    blocks = [(text.count("\n", 0, m.start(1)), m.group(1))
-              for m in re.finditer(r"```python\n(.*?)```", text, flags=re.DOTALL)]
-    parser = doctest.DocTestParser()
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    namespace: dict[str, object] = {}
-    for line, block in blocks:
-        test = parser.get_doctest(block, namespace, f"slices.md:{line + 1}", str(PAGE), line)
-        runner.run(test, clear_globs=False)
-        namespace = test.globs
-    assert len(blocks) >= 3
-    assert runner.summarize(verbose=False).failed == 0

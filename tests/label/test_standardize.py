@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import re
 from pathlib import Path
@@ -23,8 +22,6 @@ from datamill.label.standardize import (
 from datamill.pipeline.runner import Pipeline
 from datamill.store import Workspace
 from datamill.testing import make_batch, run_step
-
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "label-standardisation.md"
 
 SCHEMA: dict[str, Any] = {
     "classes": [
@@ -327,18 +324,3 @@ def test_the_step_in_a_pipeline_reads_the_schema_file_and_reruns_when_it_changes
         assert next(s for s in same["steps"] if s["id"] == "std")["status"] == "cached"
     finally:
         ws.close()
-
-
-def test_label_standardisation_page_examples_run_and_print_what_the_page_shows() -> None:
-    text = PAGE.read_text(encoding="utf-8")
-    blocks = [(text.count("\n", 0, m.start(1)), m.group(1))
-              for m in re.finditer(r"```python\n(.*?)```", text, flags=re.DOTALL)]
-    parser = doctest.DocTestParser()
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    namespace: dict[str, object] = {}
-    for line, block in blocks:
-        test = parser.get_doctest(block, namespace, f"label-standardisation.md:{line + 1}", str(PAGE), line)
-        runner.run(test, clear_globs=False)
-        namespace = test.globs
-    assert len(blocks) >= 3
-    assert runner.summarize(verbose=False).failed == 0

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from datamill.core.errors import ConfigError, NotFoundError, PipelineError, SchemaError
-from datamill.label.lf import LabelingFunction, LFVotes, _View
+from datamill.label.lf import BatchView, LabelingFunction, LFVotes
 from datamill.label.matrix import ABSTAIN, LabelMatrix
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, register
 from datamill.pipeline.registry import base_dir, load_user_file
@@ -103,7 +103,7 @@ class LFSet:
 
     def votes(self, batch: pa.RecordBatch) -> tuple[NDArray[np.int16], dict[int, list[str]]]:
         """``rows × LFs`` votes and, per failing row, the errors of every LF that failed on it."""
-        view = _View(batch)
+        view = BatchView(batch)
         dense = np.full((batch.num_rows, len(self.lfs)), ABSTAIN, dtype=np.int16)
         errors: dict[int, list[str]] = {}
         for j, lf in enumerate(self.lfs):

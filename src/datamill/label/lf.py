@@ -96,11 +96,13 @@ class LFVotes:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-class _View:
-    """A batch as the LFs read it: columns checked and repaired once, records built once."""
+class BatchView:
+    """A batch as labelling (or slicing) functions read it: columns checked and repaired once,
+    records built once. ``what`` names the kind of function in errors."""
 
-    def __init__(self, batch: pa.RecordBatch) -> None:
+    def __init__(self, batch: pa.RecordBatch, what: str = "labelling function") -> None:
         self.batch = batch
+        self.what = what
         self._columns: dict[str, pa.Array] = {}
         self._records: list[Record] | None = None
         self._frame: Any = None
@@ -112,8 +114,8 @@ class _View:
     def column(self, name: str, lf: str) -> pa.Array:
         if name not in self._columns:
             if name not in self.batch.schema.names:
-                raise SchemaError(f"labelling function {lf!r} reads the column `{name}`, which the input lacks; "
-                                  f"it has {', '.join(self.batch.schema.names) or 'no columns'}. Point the LF at "
+                raise SchemaError(f"{self.what} {lf!r} reads the column `{name}`, which the input lacks; "
+                                  f"it has {', '.join(self.batch.schema.names) or 'no columns'}. Point it at "
                                   "another column with `column=`.")
             array = self.batch.column(name)
             if pa.types.is_string_view(array.type) or pa.types.is_null(array.type):
@@ -126,7 +128,7 @@ class _View:
     def text(self, name: str, lf: str) -> pa.Array:
         array = self.column(name, lf)
         if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-            raise SchemaError(f"labelling function {lf!r} needs `{name}` to hold text; it holds {array.type}. "
+            raise SchemaError(f"{self.what} {lf!r} needs `{name}` to hold text; it holds {array.type}. "
                               "Point it at a text column with `column=`.")
         return array
 
@@ -214,7 +216,7 @@ class LabelingFunction:
 
         ``labels`` defaults to the LF's own ``labels``.
         """
-        return self._vote(_View(batch), self._schema(labels))
+        return self._vote(BatchView(batch), self._schema(labels))
 
     def _schema(self, labels: Sequence[str] | None) -> tuple[str, ...] | None:
         if labels is not None and self.labels is not None and tuple(labels) != self.labels:
@@ -222,7 +224,7 @@ class LabelingFunction:
                               f"but the label schema is {list(labels)}; use one schema for every LF.")
         return tuple(labels) if labels is not None else self.labels
 
-    def _vote(self, view: _View, labels: tuple[str, ...] | None) -> LFVotes:
+    def _vote(self, view: BatchView, labels: tuple[str, ...] | None) -> LFVotes:
         try:
             votes = self._batch_votes(view, labels)
         except DatamillError:
@@ -231,19 +233,19 @@ class LabelingFunction:
             return self._row_by_row(view, labels)
         return LFVotes(np.asarray(votes, dtype=np.int16))
 
-    def _row_by_row(self, view: _View, labels: tuple[str, ...] | None) -> LFVotes:
+    def _row_by_row(self, view: BatchView, labels: tuple[str, ...] | None) -> LFVotes:
         votes = np.full(view.num_rows, ABSTAIN, dtype=np.int16)
         errors: dict[int, str] = {}
         for row in range(view.num_rows):
             try:
-                votes[row] = self._batch_votes(_View(view.batch.slice(row, 1)), labels)[0]
+                votes[row] = self._batch_votes(BatchView(view.batch.slice(row, 1)), labels)[0]
             except DatamillError:
                 raise
             except Exception as err:  # the LF's own code: the row is quarantined with the error
                 errors[row] = f"{self.name}: {type(err).__name__}: {err}"
         return LFVotes(votes, errors)
 
-    def _batch_votes(self, view: _View, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
+    def _batch_votes(self, view: BatchView, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
         raise NotImplementedError
 
     def _label(self, label: int | str, labels: tuple[str, ...] | None) -> int:
@@ -294,7 +296,7 @@ class PythonLF(LabelingFunction):
             return self.fn(**{self._record_param: Record(record)}, **self.resources)
         return self.fn(**{c: record.get(c) for c in self.columns}, **self.resources)
 
-    def _vote(self, view: _View, labels: tuple[str, ...] | None) -> LFVotes:
+    def _vote(self, view: BatchView, labels: tuple[str, ...] | None) -> LFVotes:
         votes = np.full(view.num_rows, ABSTAIN, dtype=np.int16)
         errors: dict[int, str] = {}
         fn, resources = self.fn, self.resources
@@ -355,7 +357,7 @@ class _TextLF(LabelingFunction):
     def _test(self, texts: pa.Array) -> pa.Array:
         raise NotImplementedError
 
-    def _batch_votes(self, view: _View, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
+    def _batch_votes(self, view: BatchView, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
         index = self._label(self.label, labels)
         hit = pc.fill_null(self._test(view.text(self.column, self.name)), False)
         mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
@@ -498,7 +500,7 @@ class ExprLF(LabelingFunction):
         self.expr = expr
         self.label = label
 
-    def _batch_votes(self, view: _View, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
+    def _batch_votes(self, view: BatchView, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
         import polars as pl
 
         try:
@@ -547,7 +549,7 @@ class ColumnLF(LabelingFunction):
         self.column = column
         self.mapping = dict(mapping) if mapping is not None else None
 
-    def _batch_votes(self, view: _View, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
+    def _batch_votes(self, view: BatchView, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
         values = view.column(self.column, self.name).to_pylist()
         if self.mapping is not None:
             values = [self.mapping.get(v, v) if v is not None else None for v in values]
@@ -578,7 +580,7 @@ class ModelLF(LabelingFunction):
         self.threshold = threshold
         self.featurize = featurize
 
-    def _batch_votes(self, view: _View, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
+    def _batch_votes(self, view: BatchView, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
         array = view.column(self.column, self.name)
         values = array.to_pylist()
         present = [i for i, v in enumerate(values) if v is not None]
@@ -625,7 +627,7 @@ class SimilarityLF(LabelingFunction):
         unit: NDArray[np.float64] = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return unit
 
-    def _batch_votes(self, view: _View, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
+    def _batch_votes(self, view: BatchView, labels: tuple[str, ...] | None) -> NDArray[np.int16]:
         classes = np.array([_class_index(c, labels, self.name) for c in self.examples], dtype=np.int16)
         if self._centroids is None:
             self._centroids = np.stack([self._unit(texts).mean(axis=0) for texts in self.examples.values()])

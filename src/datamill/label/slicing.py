@@ -44,9 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datamill.core.columns import TEXT
 from datamill.core.errors import ConfigError, DatamillError, NotFoundError, PipelineError, SchemaError
-from datamill.label.lf import Record, _valid_utf8, _word_counts
+from datamill.label.lf import BatchView, Record, _word_counts
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, base_dir, register
-from datamill.pipeline.outcome import rows_of
 from datamill.pipeline.registry import load_user_file
 
 __all__ = [
@@ -95,53 +94,6 @@ class SliceMask:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-class _Rows:
-    """A batch as slicing functions read it: columns checked and repaired once, records built once."""
-
-    def __init__(self, batch: pa.RecordBatch) -> None:
-        self.batch = batch
-        self._columns: dict[str, pa.Array] = {}
-        self._records: list[Record] | None = None
-        self._frame: Any = None
-
-    @property
-    def num_rows(self) -> int:
-        return int(self.batch.num_rows)
-
-    def column(self, name: str, slice_name: str) -> pa.Array:
-        if name not in self._columns:
-            if name not in self.batch.schema.names:
-                raise SchemaError(f"slice {slice_name!r} reads the column `{name}`, which the input lacks; it has "
-                                  f"{', '.join(self.batch.schema.names) or 'no columns'}. Name another with `column=`.")
-            array = self.batch.column(name)
-            if pa.types.is_string_view(array.type) or pa.types.is_null(array.type):
-                array = array.cast(pa.string())
-            if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-                array = _valid_utf8(array)
-            self._columns[name] = array
-        return self._columns[name]
-
-    def text(self, name: str, slice_name: str) -> pa.Array:
-        array = self.column(name, slice_name)
-        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-            raise SchemaError(f"slice {slice_name!r} needs `{name}` to hold text; it holds {array.type}. "
-                              "Name a text column with `column=`.")
-        return array
-
-    def records(self) -> list[Record]:
-        if self._records is None:
-            self._records = [Record(row) for row in rows_of(self.batch)]
-        return self._records
-
-    def frame(self) -> Any:
-        if self._frame is None:
-            import polars as pl
-
-            columns = {name: self.column(name, "polars") for name in self.batch.schema.names}
-            self._frame = pl.from_arrow(pa.table(columns))
-        return self._frame
-
-
 def _bools(array: Any) -> NDArray[np.bool_]:
     """A boolean Arrow array as numpy, null read as False (not in the slice)."""
     return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
@@ -161,9 +113,9 @@ class SlicingFunction:
 
     def mask(self, batch: pa.RecordBatch) -> SliceMask:
         """Which rows of ``batch`` are in the slice, and the rows where the function raised."""
-        return self._mask(_Rows(batch))
+        return self._mask(BatchView(batch, "slice"))
 
-    def _mask(self, rows: _Rows) -> SliceMask:
+    def _mask(self, rows: BatchView) -> SliceMask:
         try:
             return SliceMask(np.asarray(self._batch_mask(rows), dtype=bool))
         except DatamillError:
@@ -173,14 +125,14 @@ class SlicingFunction:
             errors: dict[int, str] = {}
             for row in range(rows.num_rows):
                 try:
-                    mask[row] = bool(self._batch_mask(_Rows(rows.batch.slice(row, 1)))[0])
+                    mask[row] = bool(self._batch_mask(BatchView(rows.batch.slice(row, 1), "slice"))[0])
                 except DatamillError:
                     raise
                 except Exception as err:  # the slice's own code: count the row, never hide it
                     errors[row] = f"{self.name}: {type(err).__name__}: {err}"
             return SliceMask(mask, errors)
 
-    def _batch_mask(self, rows: _Rows) -> NDArray[np.bool_]:
+    def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -221,7 +173,7 @@ class PythonSlice(SlicingFunction):
             return self.fn(**{self._record_param: Record(record)}, **self.resources)
         return self.fn(**{c: record.get(c) for c in self.columns}, **self.resources)
 
-    def _mask(self, rows: _Rows) -> SliceMask:
+    def _mask(self, rows: BatchView) -> SliceMask:
         mask = np.zeros(rows.num_rows, dtype=bool)
         errors: dict[int, str] = {}
         if self._record_param is not None:
@@ -290,7 +242,7 @@ class SliceExpr(SlicingFunction):
             raise ConfigError(f"SliceExpr {name!r}: `expr` must be a polars expression, got {type(expr).__name__}.")
         self.expr = expr
 
-    def _batch_mask(self, rows: _Rows) -> NDArray[np.bool_]:
+    def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         import polars as pl
 
         try:
@@ -323,7 +275,7 @@ class ValueSlice(SlicingFunction):
         self.column = column
         self.values = [value] if values is None else list(values)
 
-    def _batch_mask(self, rows: _Rows) -> NDArray[np.bool_]:
+    def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         array = rows.column(self.column, self.name)
         try:
             wanted = pa.array(self.values).cast(array.type)
@@ -355,7 +307,7 @@ class KeywordSlice(SlicingFunction):
         # RE2's \b knows only ASCII letters ("ab" would be a word in "abé"): spell the boundary out.
         self._pattern = rf"(?:^|[^\pL\pN_])(?:{words})(?:[^\pL\pN_]|$)" if whole_words else f"(?:{words})"
 
-    def _batch_mask(self, rows: _Rows) -> NDArray[np.bool_]:
+    def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         return _bools(pc.match_substring_regex(rows.text(self.column, self.name), self._pattern, ignore_case=True))
 
 
@@ -380,7 +332,7 @@ class RegexSlice(SlicingFunction):
         self.column = column
         self.ignore_case = ignore_case
 
-    def _batch_mask(self, rows: _Rows) -> NDArray[np.bool_]:
+    def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         texts = rows.text(self.column, self.name)
         return _bools(pc.match_substring_regex(texts, self.pattern, ignore_case=self.ignore_case))
 
@@ -413,7 +365,7 @@ class RangeSlice(SlicingFunction):
         self.max = max
         self.measure = measure
 
-    def _batch_mask(self, rows: _Rows) -> NDArray[np.bool_]:
+    def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         if self.measure == "value":
             x = rows.column(self.column, self.name)
         elif self.measure == "chars":
@@ -475,7 +427,7 @@ class SliceSet:
 
     def masks(self, batch: pa.RecordBatch) -> dict[str, SliceMask]:
         """Every slice's mask (and errors) on one batch."""
-        rows = _Rows(batch)
+        rows = BatchView(batch, "slice")
         return {s.name: s._mask(rows) for s in self.slices}
 
 
