@@ -17,6 +17,7 @@ import pytest
 from datamill.validate.anomalies import check
 from datamill.validate.findings import Finding, at_least
 from datamill.validate.schema import Schema, infer_schema
+from datamill.validate.validation import validate
 
 TABULAR = Path(__file__).resolve().parents[3] / "shared" / "data" / "tabular"
 
@@ -135,3 +136,40 @@ def test_a_missing_column_is_named(taxi: tuple[Schema, pa.Table]) -> None:
     schema, test = taxi
     findings = check(test.drop_columns(["company"]), schema)
     assert [(f.check, f.column, f.severity) for f in serious(findings)] == [("missing_column", "company", "error")]
+
+
+# ---------------------------------------------------------------------------- with drift: validate()
+@pytest.mark.parametrize("seed", [0, 1])
+def test_validate_on_a_clean_resample_raises_nothing_above_warning_drift_included(seed: int) -> None:
+    train, test = halves(read("chicago_taxi_train.csv"), seed)
+    report = validate(test, reference=train, profiles=False)
+    assert report["drift"] and [f for f in report["findings"] if f["severity"] == "error"] == []
+    assert report["verdict"] == "pass"
+
+
+def test_validate_finds_every_injected_problem_and_a_shifted_distribution(taxi: tuple[Schema, pa.Table]) -> None:
+    schema, test = taxi
+    train, _ = halves(read("chicago_taxi_train.csv"), 7)
+    n = test.num_rows
+    rows = np.random.default_rng(4).permutation(n)
+    payment = test["payment_type"].to_numpy(zero_copy_only=False).astype(object)
+    payment[rows[: n // 20]] = "Crypto"
+    miles = test["trip_miles"].to_numpy().copy()
+    miles[rows[: n // 2]] *= 1.609344
+    fare_mask = np.zeros(n, bool)
+    fare_mask[rows[: int(0.3 * n)]] = True
+    # A shifted distribution: trips start three hours later (the clock of another time zone).
+    hours = pa.array((test["trip_start_hour"].to_numpy() + 3) % 24)
+    broken = replace(replace(replace(replace(test, "payment_type", list(payment)), "trip_miles", pa.array(miles)),
+                             "fare", pa.array(test["fare"].to_numpy(), mask=fare_mask)),
+                     "trip_start_hour", hours)
+
+    report = validate(broken, schema=schema, reference=train, profiles=False)
+    found = {(f["column"], f["check"]): f["severity"] for f in report["findings"]}
+    assert found[("payment_type", "out_of_domain")] == "error"
+    assert found[("trip_miles", "mixed_units")] == "error"
+    assert found[("fare", "required")] == "error"
+    assert found[("trip_start_hour", "drift")] in ("warning", "error")
+    drifted = {d["column"] for d in report["drift"] if d["drifted"]}
+    assert "trip_start_hour" in drifted
+    assert report["verdict"] == "fail"
