@@ -364,6 +364,19 @@ class _TextLF(LabelingFunction):
         return np.where(mask, index, ABSTAIN).astype(np.int16)
 
 
+def keyword_pattern(keywords: Sequence[str], whole_words: bool = True) -> str:
+    """An RE2 pattern matching any of ``keywords`` (as whole words: not inside a longer word).
+
+    RE2's ``\\b`` knows only ASCII letters, so "ab" would match inside "abé": a word edge here is
+    the start, the end, or any character that is not a letter, digit or underscore in Unicode.
+
+    >>> bool(pc.match_substring_regex(pa.array(["ABé"]), keyword_pattern(["ab"]), ignore_case=True)[0])
+    False
+    """
+    words = "|".join(re.escape(k) for k in keywords)
+    return rf"(?:^|[^\pL\pN_])(?:{words})(?:[^\pL\pN_]|$)" if whole_words else f"(?:{words})"
+
+
 class KeywordLF(_TextLF):
     """Vote ``label`` when the text contains any of ``keywords``, ignoring case.
 
@@ -382,8 +395,7 @@ class KeywordLF(_TextLF):
             raise ConfigError(f"KeywordLF {name!r}: `keywords` must be a non-empty list of words, got {keywords!r}.")
         self.keywords = tuple(keywords)
         self.whole_words = whole_words
-        words = "|".join(re.escape(k) for k in self.keywords)
-        self._pattern = rf"\b(?:{words})\b" if whole_words else f"(?:{words})"
+        self._pattern = keyword_pattern(self.keywords, whole_words)
 
     def _test(self, texts: pa.Array) -> pa.Array:
         return pc.match_substring_regex(texts, self._pattern, ignore_case=True)

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datamill.core.columns import TEXT
 from datamill.core.errors import ConfigError, DatamillError, NotFoundError, PipelineError, SchemaError
-from datamill.label.lf import BatchView, Record, _word_counts
+from datamill.label.lf import BatchView, Record, _word_counts, keyword_pattern
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, base_dir, register
 from datamill.pipeline.registry import load_user_file
 
@@ -303,9 +303,7 @@ class KeywordSlice(SlicingFunction):
             raise ConfigError(f"KeywordSlice {name!r}: `keywords` must be a non-empty list of words, got {keywords!r}.")
         self.keywords = tuple(keywords)
         self.column = column
-        words = "|".join(re.escape(k) for k in self.keywords)
-        # RE2's \b knows only ASCII letters ("ab" would be a word in "abé"): spell the boundary out.
-        self._pattern = rf"(?:^|[^\pL\pN_])(?:{words})(?:[^\pL\pN_]|$)" if whole_words else f"(?:{words})"
+        self._pattern = keyword_pattern(self.keywords, whole_words)
 
     def _batch_mask(self, rows: BatchView) -> NDArray[np.bool_]:
         return _bools(pc.match_substring_regex(rows.text(self.column, self.name), self._pattern, ignore_case=True))
