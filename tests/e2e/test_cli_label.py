@@ -62,6 +62,9 @@ def test_label_apply_analyze_and_aggregate_the_spam_comments(spam: Path) -> None
         step = report["run"]["steps"][-1]
         assert step["rows_in"] == step["rows_out"] + sum(step["dropped"].values())
     assert reports["model"]["accuracy_covered"] > 0.8
+    # The fitted class balance is a metric of the run, recorded once (not once per shard).
+    priors = {k: v for k, v in reports["model"]["run"]["steps"][-1]["metrics"].items() if k.startswith("class_prior.")}
+    assert len(priors) == 2 and abs(sum(priors.values()) - 1) < 1e-9
     assert reports["model"]["accuracy"] > reports["ds"]["accuracy"]  # DS learns nothing from one-class LFs
     rows = cli_json(spam, "head", reports["model"]["output"], "-n", "3")["rows"]
     assert {"weak_label", "weak_label_probs", "weak_label_confidence", "votes"} <= set(rows[0])

@@ -415,6 +415,7 @@ class _Run:
             model = None
             explained = None
             files: list[dict[str, Any]] = []
+            model_metrics: dict[str, float] = {}
             if isinstance(step, Aggregate):
                 tasks, _ = self._plan_tasks(planned, "partial", partitions)
                 self.reporter.step_started(f"{planned.id} (pass 1)", len(tasks))
@@ -433,6 +434,8 @@ class _Run:
                 else:
                     tasks, schemas = self._plan_tasks(planned, "apply", partitions, model)
                     results = self._run_tasks(planned, tasks, fp)
+                    # The model's own metrics (class priors, noise rates) are recorded once, not per shard.
+                    model_metrics = step.output_metrics(model)
             else:
                 tasks, schemas = self._plan_tasks(planned, "stream", partitions)
                 results = self._run_tasks(planned, tasks, fp)
@@ -442,6 +445,7 @@ class _Run:
             for r in results:
                 for k, v in r.metrics.items():
                     metrics[k] = metrics.get(k, 0.0) + v
+            metrics.update(model_metrics)
             dataset = self._commit(planned, results, schemas, exec_id, files)
             quarantine = self._commit_quarantine(planned.id, [q for r in results for q in r.quarantine],
                                                  exec_id)
