@@ -386,3 +386,12 @@ def test_slices_past_the_cap_are_counted_not_profiled() -> None:
     assert len(report["slices"]["values"]) == 4 and report["slices"]["overflow_rows"] == 60
     with pytest.raises(SchemaError, match="cannot slice by"):
         TableStats(StatsOptions(slice_by="nope")).update(table)
+
+
+def test_run_step_runs_an_aggregate_whose_output_is_a_summary() -> None:
+    from datamill.testing import run_step
+
+    result = run_step(Profile(top_k=0), partitions=[[pa.record_batch({"x": [1, 2]})], [pa.record_batch({"x": [3]})]])
+    assert result.output["column"].to_pylist() == ["x"] and result.output["mean"].to_pylist() == [2.0]
+    assert result.ledger.balanced and result.ledger.merged == 3 and result.ledger.created == 1
+    assert result.metrics == {"columns": 1.0}

@@ -91,12 +91,24 @@ def run_step(
             collect(ctx)
     else:
         model = None
+        summary: pa.Table | None = None
         if isinstance(step, Aggregate):
-            states = [step.partial(iter(p), context(i, len(parts))) for i, p in enumerate(parts)]
+            first = [context(i, len(parts)) for i in range(len(parts))]
+            states = [step.partial(iter(p), ctx) for p, ctx in zip(parts, first, strict=True)]
             model = step.finalize(reduce(step.merge, states))
             side_table = getattr(step, "side_table", None)
             side = side_table(model) if side_table is not None else None
-        for index, part in enumerate(parts):
+            summary = step.output(model)
+            if summary is not None:  # the summary is the output, as the runner writes it
+                for ctx in first:
+                    collect(ctx)
+                ledger.rows_out += summary.num_rows
+                ledger.created += summary.num_rows
+                out.extend(summary.to_batches())
+                schemas = [summary.schema]
+            for key, value in step.output_metrics(model).items():
+                metrics[key] = value
+        for index, part in enumerate(parts if summary is None else ()):
             ctx = context(index, len(parts))
             out.extend(stream_step(step, ctx, batches=part, model=model))
             collect(ctx)
