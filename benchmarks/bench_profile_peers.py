@@ -177,7 +177,9 @@ def main() -> None:
         result = results[side]
         versions.setdefault(side, result.get("version", ""))
         print(f"  ... {side}: {status_text(result)} ({result['seconds']:.1f} s)", file=sys.stderr, flush=True)
-    (DATA / f"profile_peers_{args.rows}.json").write_text(json.dumps(results, indent=1))
+    # Merged into what earlier runs kept, so that a run of a few peers keeps ydata's 1M record.
+    kept = DATA / f"profile_peers_{args.rows}.json"
+    kept.write_text(json.dumps({**(json.loads(kept.read_text()) if kept.exists() else {}), **results}, indent=1))
 
     print(f"{'side':10} {'version':9} {'seconds':>8} {'read s':>7} {'peak RSS MiB':>13}  status")
     for side, result in results.items():
