@@ -261,7 +261,43 @@ class LabelingFunction:
         return f"{type(self).__name__}({self.name!r})"
 
 
-class PythonLF(LabelingFunction):
+class RecordCall:
+    """What a Python labelling or slicing function receives, read once from its signature.
+
+    One parameter named ``x``, ``record`` or ``row`` gets the whole record; any other name gets
+    that column's value; names in ``resources`` get those objects.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    resources: dict[str, Any]
+    columns: tuple[str, ...]
+    _record_param: str | None
+
+    def _bind(self, fn: Callable[..., Any], resources: Mapping[str, Any] | None, what: str) -> None:
+        self.fn = fn
+        self.resources = dict(resources or {})
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+        missing = [n for n in self.resources if n not in params]
+        if missing:
+            raise ConfigError(f"{what} {self.name!r} has no parameter for the resource(s) "
+                              f"{', '.join(map(repr, missing))}; add them to its signature.")
+        inputs = [p for p in params if p not in self.resources]
+        if not inputs:
+            raise ConfigError(f"{what} {self.name!r} takes no record; give it a parameter `x` "
+                              "(the whole record) or parameters named after columns.")
+        self._record_param = inputs[0] if len(inputs) == 1 and inputs[0] in _RECORD_PARAMS else None
+        self.columns = () if self._record_param else tuple(inputs)
+
+    def __call__(self, record: Mapping[str, Any]) -> Any:
+        """Run the function on one record (a dict), returning what it returns."""
+        if self._record_param is not None:
+            return self.fn(**{self._record_param: Record(record)}, **self.resources)
+        return self.fn(**{c: record.get(c) for c in self.columns}, **self.resources)
+
+
+class PythonLF(RecordCall, LabelingFunction):
     """A row LF: a Python function of one record, made by :func:`labeling_function`.
 
     The function's parameters say what it receives: one named ``x``, ``record`` or ``row``
@@ -275,26 +311,7 @@ class PythonLF(LabelingFunction):
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, labels: Sequence[str] | None = None,
                  resources: Mapping[str, Any] | None = None) -> None:
         super().__init__(name or fn.__name__, labels=labels)
-        self.fn = fn
-        self.resources = dict(resources or {})
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
-        missing = [n for n in self.resources if n not in {p.name for p in params}]
-        if missing:
-            raise ConfigError(f"labelling function {self.name!r} has no parameter for the resource(s) "
-                              f"{', '.join(map(repr, missing))}; add them to its signature.")
-        inputs = [p.name for p in params if p.name not in self.resources]
-        if not inputs:
-            raise ConfigError(f"labelling function {self.name!r} takes no record; give it a parameter `x` "
-                              "(the whole record) or parameters named after columns.")
-        self._record_param = inputs[0] if len(inputs) == 1 and inputs[0] in _RECORD_PARAMS else None
-        self.columns: tuple[str, ...] = () if self._record_param else tuple(inputs)
-
-    def __call__(self, record: Mapping[str, Any]) -> Any:
-        """Run the function on one record (a dict), returning what it returns."""
-        if self._record_param is not None:
-            return self.fn(**{self._record_param: Record(record)}, **self.resources)
-        return self.fn(**{c: record.get(c) for c in self.columns}, **self.resources)
+        self._bind(fn, resources, "labelling function")
 
     def _vote(self, view: BatchView, labels: tuple[str, ...] | None) -> LFVotes:
         votes = np.full(view.num_rows, ABSTAIN, dtype=np.int16)

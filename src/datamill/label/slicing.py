@@ -28,7 +28,6 @@ and gold labels, its accuracy against the overall one.
 
 from __future__ import annotations
 
-import inspect
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datamill.core.columns import TEXT
 from datamill.core.errors import ConfigError, DatamillError, NotFoundError, PipelineError, SchemaError
-from datamill.label.lf import BatchView, Record, _word_counts, keyword_pattern
+from datamill.label.lf import BatchView, RecordCall, _word_counts, keyword_pattern
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, base_dir, register
 from datamill.pipeline.registry import load_user_file
 
@@ -72,7 +71,6 @@ __all__ = [
 
 SLICE_PREFIX = "slice:"
 SLICE_ERROR = "slice_error"
-_RECORD_PARAMS = ("x", "record", "row")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
@@ -139,7 +137,7 @@ class SlicingFunction:
         return f"{type(self).__name__}({self.name!r})"
 
 
-class PythonSlice(SlicingFunction):
+class PythonSlice(RecordCall, SlicingFunction):
     """A record slicing function, made by :func:`slicing_function`.
 
     Parameters say what the function receives, as for labelling functions: one named ``x``,
@@ -152,26 +150,7 @@ class PythonSlice(SlicingFunction):
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
                  resources: Mapping[str, Any] | None = None) -> None:
         super().__init__(name or fn.__name__)
-        self.fn = fn
-        self.resources = dict(resources or {})
-        params = [p.name for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
-        missing = [n for n in self.resources if n not in params]
-        if missing:
-            raise ConfigError(f"slicing function {self.name!r} has no parameter for the resource(s) "
-                              f"{', '.join(map(repr, missing))}; add them to its signature.")
-        inputs = [p for p in params if p not in self.resources]
-        if not inputs:
-            raise ConfigError(f"slicing function {self.name!r} takes no record; give it a parameter `x` (the whole "
-                              "record) or parameters named after columns.")
-        self._record_param = inputs[0] if len(inputs) == 1 and inputs[0] in _RECORD_PARAMS else None
-        self.columns: tuple[str, ...] = () if self._record_param else tuple(inputs)
-
-    def __call__(self, record: Mapping[str, Any]) -> Any:
-        """Run the function on one record (a dict), returning what it returns."""
-        if self._record_param is not None:
-            return self.fn(**{self._record_param: Record(record)}, **self.resources)
-        return self.fn(**{c: record.get(c) for c in self.columns}, **self.resources)
+        self._bind(fn, resources, "slicing function")
 
     def _mask(self, rows: BatchView) -> SliceMask:
         mask = np.zeros(rows.num_rows, dtype=bool)
