@@ -35,11 +35,11 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pydantic import Field
 
-from datamill.core.errors import ConfigError, NotFoundError, PipelineError, SchemaError
-from datamill.label.lf import BatchView, LabelingFunction, LFVotes
+from datamill.core.errors import ConfigError, PipelineError, SchemaError
+from datamill.label.lf import BatchView, LabelingFunction, LFVotes, functions_in_file
 from datamill.label.matrix import ABSTAIN, LabelMatrix
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, register
-from datamill.pipeline.registry import base_dir, load_user_file
+from datamill.pipeline.registry import base_dir
 
 __all__ = [
     "LABEL_CLASSES_KEY",
@@ -121,19 +121,10 @@ def load_lfs(path: str | Path, *, labels: Sequence[str] | None = None) -> LFSet:
 
     ``LABELS`` in the file is the label schema, unless ``labels`` is given.
     """
+    module, found = functions_in_file(path, LabelingFunction, "LFS", "labelling function",
+                                      "decorate functions with `@labeling_function` (from datamill.label) or "
+                                      "define KeywordLF(...) objects.")
     file = Path(path)
-    if not file.is_file():
-        raise NotFoundError(f"LF file {str(file)!r} does not exist; give the path of a .py file defining "
-                            "labelling functions (relative to the pipeline file).")
-    module = load_user_file(file.resolve())
-    found = module.__dict__.get("LFS")
-    if found is None:
-        found = [v for v in vars(module).values() if isinstance(v, LabelingFunction)]
-    elif isinstance(found, LabelingFunction) or not isinstance(found, list | tuple):
-        raise ConfigError(f"{str(file)!r}: `LFS` must be a list of labelling functions, got {type(found).__name__}.")
-    if not found:
-        raise ConfigError(f"{str(file)!r} defines no labelling function; decorate functions with "
-                          "`@labeling_function` (from datamill.label) or define KeywordLF(...) objects.")
     schema = labels if labels is not None else module.__dict__.get("LABELS")
     if schema is not None and (isinstance(schema, str) or not all(isinstance(c, str) for c in schema)):
         raise ConfigError(f"{str(file)!r}: `LABELS` must be a list of class names, got {schema!r}.")

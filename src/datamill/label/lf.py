@@ -33,6 +33,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,7 +42,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from datamill.core.columns import TEXT
-from datamill.core.errors import ConfigError, DatamillError, SchemaError
+from datamill.core.errors import ConfigError, DatamillError, NotFoundError, SchemaError
 from datamill.label.matrix import ABSTAIN
 from datamill.pipeline.outcome import rows_of
 
@@ -670,3 +671,26 @@ class SimilarityLF(LabelingFunction):
             close = sims[np.arange(len(present)), best] >= self.min_similarity
             votes[np.asarray(present)[close]] = classes[best[close]]
         return votes
+
+
+def functions_in_file(path: str | Path, kind: type, list_name: str, what: str, hint: str) -> tuple[Any, list[Any]]:
+    """The module of a user's Python file and the ``kind`` objects it defines: the list named
+    ``list_name`` if the file has one, else every such object at top level (clear errors otherwise).
+
+    The file is imported once per content (``module.__datamill_code_hash__`` is its sha256).
+    """
+    from datamill.pipeline.registry import load_user_file
+
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError(f"{what} file {str(file)!r} does not exist; give the path of a .py file defining "
+                            f"{what}s (relative to the pipeline file).")
+    module = load_user_file(file.resolve())
+    found = module.__dict__.get(list_name)
+    if found is None:
+        found = [v for v in vars(module).values() if isinstance(v, kind)]
+    elif isinstance(found, kind) or not isinstance(found, list | tuple):
+        raise ConfigError(f"{str(file)!r}: `{list_name}` must be a list of {what}s, got {type(found).__name__}.")
+    if not found:
+        raise ConfigError(f"{str(file)!r} defines no {what}; {hint}")
+    return module, list(found)

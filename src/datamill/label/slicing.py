@@ -42,10 +42,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datamill.core.columns import TEXT
-from datamill.core.errors import ConfigError, DatamillError, NotFoundError, PipelineError, SchemaError
-from datamill.label.lf import BatchView, RecordCall, _word_counts, keyword_pattern
+from datamill.core.errors import ConfigError, DatamillError, PipelineError, SchemaError
+from datamill.label.lf import BatchView, RecordCall, _word_counts, functions_in_file, keyword_pattern
 from datamill.pipeline import Outcome, StepConfig, StepContext, Transform, base_dir, register
-from datamill.pipeline.registry import load_user_file
 
 __all__ = [
     "KeywordSlice",
@@ -413,19 +412,10 @@ def load_slices(path: str | Path) -> SliceSet:
 
     The file is imported once per content, like an LF file; its sha256 is the set's ``sha256``.
     """
+    module, found = functions_in_file(path, SlicingFunction, "SLICES", "slicing function",
+                                      "decorate functions with `@slicing_function` (from datamill.label.slicing) "
+                                      "or define SliceExpr(...) objects.")
     file = Path(path)
-    if not file.is_file():
-        raise NotFoundError(f"slice file {str(file)!r} does not exist; give the path of a .py file defining "
-                            "slicing functions (relative to the pipeline file).")
-    module = load_user_file(file.resolve())
-    found = module.__dict__.get("SLICES")
-    if found is None:
-        found = [v for v in vars(module).values() if isinstance(v, SlicingFunction)]
-    elif isinstance(found, SlicingFunction) or not isinstance(found, list | tuple):
-        raise ConfigError(f"{str(file)!r}: `SLICES` must be a list of slicing functions, got {type(found).__name__}.")
-    if not found:
-        raise ConfigError(f"{str(file)!r} defines no slicing function; decorate functions with `@slicing_function` "
-                          "(from datamill.label.slicing) or define SliceExpr(...) objects.")
     return SliceSet.of(found, sha256=module.__datamill_code_hash__, where=str(file))
 
 
