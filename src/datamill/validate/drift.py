@@ -28,8 +28,9 @@ import pyarrow.compute as pc
 from datamill.core.columns import PROVENANCE
 from datamill.core.errors import ConfigError, SchemaError
 from datamill.validate.divergence import OTHER, categorical_measures, numeric_measures, z_test
-from datamill.validate.drift_input import DriftInput, Side, decode, family, read_side, to_float
+from datamill.validate.drift_input import DriftInput, Side, decode, read_side, to_float
 from datamill.validate.findings import Finding, Severity
+from datamill.validate.stats import column_kind
 from datamill.validate.text_drift import is_text, text_measures, text_sample
 
 __all__ = ["DEFAULT_THRESHOLDS", "METHODS", "DriftInput", "drift", "drift_findings", "read_side"]
@@ -338,11 +339,11 @@ def _column_results(name: str, ref: Side, cur: Side, *, spec: _Spec, label: bool
     in_ref, in_cur = name in ref.schema.names, name in cur.schema.names
     ref_type = ref.schema.field(name).type if in_ref else None
     cur_type = cur.schema.field(name).type if in_cur else None
-    ref_family = family(ref_type) if ref_type is not None else "null"
-    cur_family = family(cur_type) if cur_type is not None else "null"
+    ref_family = column_kind(ref_type) if ref_type is not None else "null"
+    cur_family = column_kind(cur_type) if cur_type is not None else "null"
     # A side whose column is of Arrow's null type (all missing) compares as empty, whatever the other's type.
     fam = cur_family if ref_family == "null" else ref_family
-    as_kind = {"number": "numeric", "temporal": "numeric", "string": "categorical", "boolean": "categorical",
+    as_kind = {"numeric": "numeric", "temporal": "numeric", "string": "categorical", "bool": "categorical",
                "null": "categorical"}.get(fam, "other")
     kind: Kind = "label" if label else ("temporal" if fam == "temporal" else as_kind)  # type: ignore[assignment]
     result = _result(name, None, kind, ref.num_rows, cur.num_rows)

@@ -16,7 +16,7 @@ import pyarrow as pa
 from datamill.core.dataset import Dataset
 from datamill.core.errors import ConfigError
 
-__all__ = ["DriftInput", "Side", "decode", "family", "read_side", "to_float"]
+__all__ = ["DriftInput", "Side", "decode", "read_side", "to_float"]
 
 DriftInput: TypeAlias = "pa.Table | Dataset | str | Path"
 _BATCH = 131_072
@@ -69,22 +69,6 @@ def read_side(data: DriftInput, which: str = "reference") -> Side:
 
     """
     return Side(data, which)
-
-
-def family(dtype: pa.DataType) -> str:
-    if pa.types.is_dictionary(dtype):
-        return family(dtype.value_type)
-    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
-        return "number"
-    if pa.types.is_temporal(dtype):
-        return "temporal"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
-        return "string"
-    if pa.types.is_boolean(dtype):
-        return "boolean"
-    if pa.types.is_null(dtype):
-        return "null"
-    return "other"
 
 
 def decode(values: pa.ChunkedArray) -> pa.ChunkedArray:
