@@ -65,3 +65,42 @@ def test_run_killed_mid_step_resumes_and_matches_an_uninterrupted_run(project: P
     assert fresh.returncode == 0, err2
     assert json.loads(out2)["outputs"] == result["outputs"]
     assert clean.verify(clean.open("slow_out").id) is None
+
+
+def _headline(report: dict[str, object]) -> list[tuple[object, ...]]:
+    columns = report["columns"]
+    assert isinstance(columns, list)
+    return [(c["name"], c["rows"], c["count"], c["missing"], c["distinct"],
+             (c["numeric"] or {}).get("min"), (c["numeric"] or {}).get("max")) for c in columns]
+
+
+def test_a_resumed_write_still_stores_the_whole_versions_statistics(project: Path, tmp_path: Path) -> None:
+    # The source is fused into write.dataset, so the write's own partitions are checkpointed;
+    # those carry no statistics, and the runner profiles the written shards instead.
+    spec = {"name": "slowwrite", "steps": [
+        {"id": "gen", "uses": "./steps.py:Counting", "with": {"parts": 8, "rows": 200, "sleep_s": 0.4}},
+        {"id": "out", "uses": "write.dataset", "input": "gen"},
+    ], "outputs": {"written": "out"}}
+    pipeline = write_pipeline(project, spec, "w.yaml")
+    ws = Workspace.init(project)
+    proc = _cli(project, "run", str(pipeline), "--json", "--no-progress")
+    deadline = time.monotonic() + 60
+    while _checkpoints(ws) < 3:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never checkpointed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = _cli(project, "run", str(pipeline), "--json", "--resume", "--no-progress")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert next(s for s in json.loads(out)["steps"] if s["id"] == "out")["metrics"]["resumed_partitions"] >= 3
+
+    clean = Workspace.init(tmp_path / "clean")
+    fresh = _cli(tmp_path / "clean", "run", str(pipeline), "--json", "--no-progress")
+    assert fresh.communicate(timeout=120)[0] and fresh.returncode == 0
+    after_resume, uninterrupted = ws.open("written"), clean.open("written")
+    assert after_resume.id == uninterrupted.id
+    assert after_resume.profile is not None and uninterrupted.profile is not None
+    assert after_resume.profile["rows"] == 8 * 200
+    assert _headline(after_resume.profile) == _headline(uninterrupted.profile)

@@ -266,7 +266,8 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """Describe a version: schema, roles, size, shards, summary, the run that made it, and its
-    statistics when `datamill profile` (or a `stats.profile` step) has computed them."""
+    statistics: those `write.dataset` stored as it wrote the version, else those `datamill
+    profile` (or a `stats.profile` step) computed later."""
     from datamill.track import lineage
     from datamill.validate import stored_profile
 
@@ -318,10 +319,12 @@ def show(
     if doc["profile"] is not None:
         from datamill.cli.profile import STATS_COLUMNS, stats_row
 
-        console.print("\nstatistics (from `datamill profile`; --json has quantiles and histograms):", markup=False)
+        origin = "stored when written" if ds.profile is not None else "from `datamill profile`"
+        console.print(f"\nstatistics ({origin}; --json has quantiles and histograms):", markup=False)
         console.print(table(STATS_COLUMNS, [stats_row(c) for c in doc["profile"]["columns"]]))
     else:
-        console.print(f"no statistics yet: `datamill profile {doc['ref']}` computes them once", markup=False)
+        console.print(f"no statistics yet (written with `profile: false`, or before datamill stored them): "
+                      f"`datamill profile {doc['ref']}` computes them once", markup=False)
     for item in doc.get("quarantine", []):
         console.print(f"\nquarantine of step {item['step']}: {item['rows']:,} rows", markup=False)
         console.print(table(["id", "reason", "error", "source", "line"], [

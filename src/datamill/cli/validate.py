@@ -160,7 +160,7 @@ def demo_validation(ws: Any, folder: Path, *, quiet: bool) -> dict[str, Any]:
 
     from datamill.core.columns import PROVENANCE
     from datamill.report import write_html
-    from datamill.validate import infer_schema, monitor, validate
+    from datamill.validate import TableStats, infer_schema, monitor, validate
 
     schema = infer_schema(ws.open("taxi_train"), exclude=PROVENANCE)
     (folder / "taxi_schema.yaml").write_text(schema.to_yaml(), encoding="utf-8")
@@ -187,7 +187,7 @@ def demo_validation(ws: Any, folder: Path, *, quiet: bool) -> dict[str, Any]:
     metro = ws.open("metro").to_arrow()
     years = pc.year(metro["date_time"])
     for year in range(2013, 2019):
-        ws.write("metro_hourly", metro.filter(pc.equal(years, year)))
+        ws.write("metro_hourly", metro.filter(pc.equal(years, year)), stats=TableStats.for_schema(metro.schema))
     watch = monitor(ws, "metro_hourly", sla="30d", time_column="date_time")
     out["metro_monitor"] = {"verdict": watch["verdict"], "counts": watch["counts"], "findings": watch["findings"]}
     if not quiet:

@@ -87,6 +87,14 @@ class Dataset:
         """Per-column summary (nulls, min, max) computed when the version was written."""
         return dict(self.manifest.get("summary", {}))
 
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """Every column's statistics, computed as the version was written (``write.dataset``
+        with ``profile: true``, the default); None when the writer computed none.
+        `datamill.validate.stored_profile` also finds ones `datamill profile` computed later."""
+        stored = self.manifest.get("profile")
+        return None if stored is None else dict(stored)
+
     def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
         if columns is None:
             return None

@@ -5,6 +5,7 @@ from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.registry import base_dir, register, registered_steps, resolve_step, transform
 from datamill.pipeline.step import (
     Aggregate,
+    OutputStats,
     Sink,
     Source,
     Step,
@@ -18,6 +19,7 @@ __all__ = [
     "Aggregate",
     "Ledger",
     "Outcome",
+    "OutputStats",
     "Sink",
     "Source",
     "Step",

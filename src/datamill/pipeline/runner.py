@@ -9,9 +9,11 @@ and writes the data once.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -29,7 +31,7 @@ from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.progress import NullReporter, Reporter
 from datamill.pipeline.spec import PipelineSpec, PlannedStep, in_step, load_spec, plan
-from datamill.pipeline.step import Aggregate, Source, Transform
+from datamill.pipeline.step import Aggregate, Source, Step, Transform
 from datamill.pipeline.task import PartResult, StepRef, Task
 from datamill.store.objects import ShardInfo, ShardWriter
 from datamill.store.workspace import Workspace
@@ -552,7 +554,25 @@ class _Run:
         return self.ws.commit_version(
             schema, shards, name=f"{self.spec.name}.{planned.id}", roles=roles,
             run_id=self.run_id, execution_id=exec_id, kind="step", files=files,
-            producer={"run_id": self.run_id, "pipeline": self.spec.name, "step": planned.id})
+            producer={"run_id": self.run_id, "pipeline": self.spec.name, "step": planned.id},
+            profile=self._output_profile(planned.step, schema, results))
+
+    def _output_profile(self, step: Step[Any], schema: pa.Schema,
+                        results: list[PartResult]) -> dict[str, Any] | None:
+        """The statistics the step kept of its written rows (`Step.output_stats`), merged; a
+        partition resumed from a checkpoint kept none, so then the written shards are scanned."""
+        empty = step.output_stats(schema)
+        if empty is None:
+            return None
+        if not any(r.shards and r.stats is None for r in results):
+            return reduce(lambda a, b: a.merge(b), [r.stats for r in results if r.stats is not None],
+                          empty).report()
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="datamill-stats") as pool:
+            for shard in (s for r in results for s in r.shards):
+                with self.ws.objects.open_parquet(shard.path) as parquet:
+                    for batch in parquet.iter_batches(batch_size=self.batch_size):
+                        empty.update(batch if batch.schema == schema else batch.cast(schema), pool=pool)
+        return empty.report()
 
     def _commit_quarantine(self, step_id: str, shards: list[ShardInfo], exec_id: int) -> str | None:
         if not shards:

@@ -17,11 +17,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from datamill.core.env import hide_url_passwords, is_secret_name
 from datamill.core.errors import ConfigError, did_you_mean
+from datamill.core.statistics import OutputStats
 from datamill.pipeline.ledger import EXAMPLES_PER_REASON, Ledger
 from datamill.pipeline.outcome import Outcome, quarantine_records
 
 __all__ = [
     "Aggregate",
+    "OutputStats",
     "Sink",
     "Source",
     "Step",
@@ -175,6 +177,12 @@ class Step(Generic[C]):
     def writer_options(self) -> dict[str, Any]:
         """Shard writer options for this step's output (``write.dataset`` sets them)."""
         return {}
+
+    def output_stats(self, schema: pa.Schema) -> OutputStats | None:
+        """An empty state for statistics of the rows this step writes, computed in the same pass
+        and stored in the output version's manifest; None (the default) computes none.
+        ``write.dataset`` profiles every column unless ``profile: false``."""
+        return None
 
     def code_hashes(self) -> list[str]:
         """Hashes of user code the step runs (a function file); they feed the cache key."""

@@ -4,7 +4,10 @@ process pool and (later) on a cluster; a worker receives JSON-able settings, nev
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from datamill.core.errors import DatamillError, PipelineError, SchemaError
 from datamill.pipeline.ledger import Ledger
 from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.registry import relative_to, resolve_step
-from datamill.pipeline.step import Aggregate, Source, Step, StepContext, Transform
+from datamill.pipeline.step import Aggregate, OutputStats, Source, Step, StepContext, Transform
 from datamill.store.objects import ObjectStore, ShardInfo, ShardWriter
 
 __all__ = ["PartResult", "StepRef", "Task", "execute_task", "stream_step"]
@@ -71,9 +74,12 @@ class PartResult:
     source_quarantine: list[ShardInfo] = field(default_factory=list)
     state: Any = None
     schema: pa.Schema | None = None
+    # Statistics of the written rows (`Step.output_stats`); not checkpointed, so a resumed
+    # partition has none and the runner computes the version's statistics by a scan instead.
+    stats: OutputStats | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The checkpoint form (no partial state: aggregates redo their first pass)."""
+        """The checkpoint form (no partial state or statistics: aggregates redo their first pass)."""
         return {
             "part": self.part,
             "shards": [s.to_dict() for s in self.shards],
@@ -200,19 +206,27 @@ def execute_task(task: Task) -> PartResult:
                               if isinstance(step, Source) else None, model=task.model)
         writer: ShardWriter | None = None
         try:
-            for batch in batches:
-                if writer is None:
-                    result.schema = batch.schema
-                    writer = ShardWriter(store, batch.schema, **(task.write or {}))
-                elif batch.schema != writer.schema:
-                    try:
-                        batch = batch.cast(writer.schema)
-                    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as err:
-                        raise SchemaError(
-                            f"step {task.step.step_id!r} produced batches with different schemas "
-                            f"in partition {task.part}: {writer.schema} then {batch.schema}"
-                        ) from err
-                writer.write(batch)
+            with ExitStack() as stack:
+                pool: ThreadPoolExecutor | None = None
+                for batch in batches:
+                    if writer is None:
+                        result.schema = batch.schema
+                        writer = ShardWriter(store, batch.schema, **(task.write or {}))
+                        result.stats = step.output_stats(batch.schema)
+                        if result.stats is not None and (os.cpu_count() or 1) > 1:
+                            pool = stack.enter_context(ThreadPoolExecutor(
+                                min(4, os.cpu_count() or 1), thread_name_prefix="datamill-stats"))
+                    elif batch.schema != writer.schema:
+                        try:
+                            batch = batch.cast(writer.schema)
+                        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as err:
+                            raise SchemaError(
+                                f"step {task.step.step_id!r} produced batches with different schemas "
+                                f"in partition {task.part}: {writer.schema} then {batch.schema}"
+                            ) from err
+                    writer.write(batch)
+                    if result.stats is not None:
+                        result.stats.update(batch, pool=pool)
         except BaseException:
             if writer is not None:
                 writer.abort()

@@ -51,11 +51,13 @@ def build_manifest(
     roles: dict[str, str] | None = None,
     producer: dict[str, Any] | None = None,
     files: Sequence[dict[str, Any]] = (),
+    profile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a version. Its ``id`` hashes only content, never who wrote it or when.
 
     ``files`` are other objects the version owns (token shards): kept by ``gc``, checked by
-    ``verify``, part of the id.
+    ``verify``, part of the id. ``profile``, the rows' statistics computed as they were
+    written, is stored under ``profile`` and is not part of the id.
     """
     schema_doc = schema_to_manifest(schema)
     roles = default_roles(schema, roles)
@@ -80,4 +82,5 @@ def build_manifest(
         "summary": merge_stats(shards),
         "created_at": time.time(),
         "producer": producer or {},
+        **({"profile": profile} if profile is not None else {}),
     }

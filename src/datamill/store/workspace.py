@@ -22,6 +22,7 @@ from datamill.core.dataset import Dataset
 from datamill.core.env import expand_env
 from datamill.core.errors import ConfigError, NotFoundError, StoreError
 from datamill.core.fingerprint import sha256_file
+from datamill.core.statistics import OutputStats
 from datamill.store.catalog import Catalog
 from datamill.store.db import hide_password, make_engine, migrate
 from datamill.store.objects import ObjectStore, ShardInfo, ShardWriter
@@ -210,18 +211,26 @@ class Workspace:
         producer: dict[str, Any] | None = None,
         kind: str = "dataset",
         files: list[dict[str, Any]] | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> Dataset:
         """Make written shards a version: manifest first, then the catalog row (atomic).
 
         ``files``: other objects the version owns (``path``, ``sha256``; sizes are read here).
+        ``profile``: the rows' statistics (``datamill.validate.profile``'s report), stored in the
+        manifest so `datamill show` needs no scan; also added to an existing manifest of the
+        same content that lacks them (they are not part of the version id).
         """
         if name is not None:
             check_name(name)
         owned = [{**f, "bytes": f.get("bytes", self.objects.size(f["path"]))} for f in files or ()]
-        manifest = build_manifest(schema, shards, roles=roles, producer=producer, files=owned)
+        manifest = build_manifest(schema, shards, roles=roles, producer=producer, files=owned,
+                                  profile=profile)
         key = f"versions/{manifest['id']}.json"
         if self.objects.exists(key):
             manifest = self.objects.get_json(key)
+            if profile is not None and manifest.get("profile") is None:
+                manifest = {**manifest, "profile": profile}
+                self.objects.put_json_atomic(key, manifest)
         else:
             self.objects.put_json_atomic(key, manifest)
         seq = self.catalog.add_version(manifest, name=name, run_id=run_id,
@@ -232,8 +241,13 @@ class Workspace:
               *, schema: pa.Schema | None = None, roles: dict[str, str] | None = None,
               rows_per_shard: int = 1_000_000, run_id: str | None = None,
               execution_id: int | None = None, producer: dict[str, Any] | None = None,
-              kind: str = "dataset") -> Dataset:
-        """Write Arrow data as a new version of ``name`` (a run's side table when ``run_id`` is set)."""
+              kind: str = "dataset", stats: OutputStats | None = None) -> Dataset:
+        """Write Arrow data as a new version of ``name`` (a run's side table when ``run_id`` is set).
+
+        ``stats``, an empty statistics state such as ``datamill.validate.TableStats()``, is
+        updated in the same pass and its report stored in the manifest, as ``write.dataset``
+        does (``Dataset.profile``, `datamill show`).
+        """
         if isinstance(data, pa.Table):
             schema = schema or data.schema
             batches: Iterable[pa.RecordBatch] = data.to_batches()
@@ -247,8 +261,11 @@ class Workspace:
         writer = ShardWriter(self.objects, schema, rows_per_shard=rows_per_shard)
         for batch in batches:
             writer.write(batch)
+            if stats is not None:
+                stats.update(batch)
         return self.commit_version(schema, writer.close(), name=name, roles=roles, run_id=run_id,
-                                   execution_id=execution_id, producer=producer, kind=kind)
+                                   execution_id=execution_id, producer=producer, kind=kind,
+                                   profile=stats.report() if stats is not None else None)
 
     def verify(self, version_id: str, *, deep: bool = False) -> str | None:
         """Why a version cannot be used (a missing manifest or shard), or None when it is whole.

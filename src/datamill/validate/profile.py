@@ -192,11 +192,16 @@ def report_from_table(table: pa.Table) -> dict[str, Any]:
 
 
 def stored_profile(workspace: Any, version_id: str) -> dict[str, Any] | None:
-    """The newest whole-table statistics already computed for a version (by ``stats.profile``
-    or ``datamill profile``), read from the store with no scan; None when there are none.
+    """The whole-table statistics already computed for a version, read from the store with no
+    scan; None when there are none.
 
-    Profiles restricted to some columns are not used.
+    They are the ones ``write.dataset`` stored in the manifest as it wrote the version, else
+    the newest of ``stats.profile`` or ``datamill profile`` (profiles restricted to some columns
+    are not used).
     """
+    stored = workspace.manifest(version_id).get("profile")
+    if stored is not None:
+        return dict(stored)
     for execution in workspace.catalog.outputs_of("stats.profile", version_id):
         config = json.loads(execution["config"] or "{}")
         if config.get("columns") or config.get("exclude"):
