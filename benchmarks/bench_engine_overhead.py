@@ -18,7 +18,8 @@ Parquet: 20M rows ≈ 2.1 GB in 20 files of 1M rows, row groups of 250k rows; se
   i.e. read, decode, re-encode and write every row, with Arrow's own thread pool, in one
   process. (The writer flushes each incoming scan batch as a row group: ~31k rows each.)
 * **datamill** — a child process that runs the real engine on a fresh workspace:
-  the identity pipeline ``read.parquet → write.dataset`` with ``workers=N`` (the process
+  the identity pipeline ``read.parquet → write.dataset {profile: false}`` (no column statistics,
+  which the copy does not compute either) with ``workers=N`` (the process
   pool), through the CLI (``datamill run pipeline.yaml``) when it exists, else through
   ``Pipeline.from_dict(...).run(ws, workers=N)``. This includes everything a user pays on a
   first run: hashing the input files for the cache key, planning, the pool start, hashing
@@ -96,7 +97,9 @@ def pipeline_dict(files: list[str], read_options: dict[str, Any] | None = None,
         "steps": [
             {"id": "raw", "uses": "read.parquet",
              "with": {"paths": files, **(read_options or {})}},
-            {"id": "out", "uses": "write.dataset", "input": "raw"},
+            # The statistics write.dataset computes by default have no counterpart in a plain
+            # copy; bench_write_profile.py measures what they cost.
+            {"id": "out", "uses": "write.dataset", "input": "raw", "with": {"profile": False}},
         ],
         "outputs": {"bench_out": "out"},
     }

@@ -139,7 +139,7 @@ def main() -> None:
         return digest.hexdigest()
 
     record("sha256", sha)
-    task = Task(step=StepRef("out", "write.dataset", {}, str(scratch)), mode="stream", part=0,
+    task = Task(step=StepRef("out", "write.dataset", {"profile": False}, str(scratch)), mode="stream", part=0,
                 num_parts=1, seed=0, store_url=store.url, storage_options={},
                 source=StepRef("raw", "read.parquet", reader.config.model_dump(mode="json"),
                                str(scratch)),

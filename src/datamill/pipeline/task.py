@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,15 +207,22 @@ def execute_task(task: Task) -> PartResult:
         writer: ShardWriter | None = None
         try:
             with ExitStack() as stack:
+                # Statistics of batch i are computed on their own thread (its columns on `pool`)
+                # while batch i is written and batch i+1 is made: at most one batch in flight.
+                profiler: ThreadPoolExecutor | None = None
                 pool: ThreadPoolExecutor | None = None
+                pending: Future[None] | None = None
                 for batch in batches:
                     if writer is None:
                         result.schema = batch.schema
                         writer = ShardWriter(store, batch.schema, **(task.write or {}))
                         result.stats = step.output_stats(batch.schema)
-                        if result.stats is not None and (os.cpu_count() or 1) > 1:
-                            pool = stack.enter_context(ThreadPoolExecutor(
-                                min(4, os.cpu_count() or 1), thread_name_prefix="datamill-stats"))
+                        if result.stats is not None:
+                            profiler = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="datamill-stats"))
+                            threads = min(4, os.cpu_count() or 1)
+                            if threads > 1:
+                                pool = stack.enter_context(ThreadPoolExecutor(
+                                    threads, thread_name_prefix="datamill-stats-column"))
                     elif batch.schema != writer.schema:
                         try:
                             batch = batch.cast(writer.schema)
@@ -224,9 +231,13 @@ def execute_task(task: Task) -> PartResult:
                                 f"step {task.step.step_id!r} produced batches with different schemas "
                                 f"in partition {task.part}: {writer.schema} then {batch.schema}"
                             ) from err
+                    if profiler is not None and result.stats is not None:
+                        if pending is not None:
+                            pending.result()
+                        pending = profiler.submit(result.stats.update, batch, pool=pool)
                     writer.write(batch)
-                    if result.stats is not None:
-                        result.stats.update(batch, pool=pool)
+                if pending is not None:
+                    pending.result()
         except BaseException:
             if writer is not None:
                 writer.abort()
