@@ -214,6 +214,19 @@ def _run(path: Path, root: Path, **kwargs: Any) -> RunResult:
         ws.close()
 
 
+def _headline(root: Path, name: str) -> list[tuple[Any, ...]] | None:
+    """The exact parts of a version's stored statistics (counts, distinct, min, max)."""
+    ws = Workspace.init(root)
+    try:
+        stored = ws.open(name).profile
+    finally:
+        ws.close()
+    if stored is None:
+        return None
+    return [(c["name"], c["rows"], c["count"], c["missing"], c["distinct"],
+             (c["numeric"] or {}).get("min"), (c["numeric"] or {}).get("max")) for c in stored["columns"]]
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "steps.py").write_text(STEPS)
@@ -258,6 +271,9 @@ def test_ray_gives_the_same_versions_as_the_local_executor(
 
     assert one == two == on_ray
     assert all(s[0] == "ran" for s in on_ray["steps"].values())
+    # The statistics write.dataset stored: kept in each Ray task, merged by the driver.
+    output = next(iter(on_ray["outputs"]))
+    assert _headline(project / "ws-ray", output) == _headline(project / "ws-local-1", output) is not None
     if which == "docs":
         assert sum(on_ray["steps"]["raw"][4].values()) == 1  # the malformed line, quarantined
         assert sum(on_ray["steps"]["near"][3].values()) > 0  # near copies were found and dropped
