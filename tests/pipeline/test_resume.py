@@ -37,9 +37,8 @@ def _checkpoints(ws: Workspace) -> int:
         return int(conn.execute(sa.text("SELECT count(*) FROM checkpoints")).scalar() or 0)
 
 
-def test_run_killed_mid_step_resumes_and_matches_an_uninterrupted_run(project: Path, tmp_path: Path) -> None:
-    pipeline = write_pipeline(project, SPEC)
-    ws = Workspace.init(project)
+def _kill_after_three_checkpoints(project: Path, pipeline: Path, ws: Workspace) -> None:
+    """Start ``datamill run`` and SIGKILL it once three partitions are checkpointed."""
     proc = _cli(project, "run", str(pipeline), "--json", "--no-progress")
     deadline = time.monotonic() + 60
     while _checkpoints(ws) < 3:
@@ -48,6 +47,12 @@ def test_run_killed_mid_step_resumes_and_matches_an_uninterrupted_run(project: P
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_run_killed_mid_step_resumes_and_matches_an_uninterrupted_run(project: Path, tmp_path: Path) -> None:
+    pipeline = write_pipeline(project, SPEC)
+    ws = Workspace.init(project)
+    _kill_after_three_checkpoints(project, pipeline, ws)
     assert ws.catalog.runs()[0]["status"] == "running"  # killed: never marked finished
     assert "slow_out" not in {d["name"] for d in ws.catalog.datasets()}
 
@@ -83,14 +88,7 @@ def test_a_resumed_write_still_stores_the_whole_versions_statistics(project: Pat
     ], "outputs": {"written": "out"}}
     pipeline = write_pipeline(project, spec, "w.yaml")
     ws = Workspace.init(project)
-    proc = _cli(project, "run", str(pipeline), "--json", "--no-progress")
-    deadline = time.monotonic() + 60
-    while _checkpoints(ws) < 3:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never checkpointed"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_after_three_checkpoints(project, pipeline, ws)
     resumed = _cli(project, "run", str(pipeline), "--json", "--resume", "--no-progress")
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
