@@ -25,6 +25,7 @@ from datamill.validate.profile import (
     profile,
     profile_table,
     report_from_table,
+    statistics_of,
     stored_profile,
 )
 from datamill.validate.schema import ColumnSchema, DriftRule, Schema, infer_schema, load_schema
@@ -59,6 +60,7 @@ __all__ = [
     "profile_table",
     "report_from_table",
     "schema_thresholds",
+    "statistics_of",
     "stored_profile",
     "validate",
     "validation_report",

@@ -25,7 +25,7 @@ from datamill.pipeline import Aggregate, StepConfig, StepContext, register
 from datamill.validate.stats import DEFAULT_QUANTILES, StatsOptions, TableStats
 
 __all__ = ["PROFILE_SCHEMA", "Profile", "ProfileConfig", "profile", "profile_table", "report_from_table",
-           "stored_profile"]
+           "statistics_of", "stored_profile"]
 
 PROFILE_SCHEMA = pa.schema([
     pa.field("column", pa.string(), nullable=False),
@@ -209,6 +209,17 @@ def stored_profile(workspace: Any, version_id: str) -> dict[str, Any] | None:
         if workspace.verify(execution["output_version"]) is None:
             return report_from_table(workspace.open(f"@{execution['output_version']}").to_arrow())
     return None
+
+
+def statistics_of(data: Any) -> dict[str, Any]:
+    """Every column's default statistics: those stored with a `datamill.Dataset` as it was
+    written (no scan), else one pass of `profile` over ``data``.
+
+    >>> statistics_of(pa.table({"x": [1, 2]}))["rows"]
+    2
+    """
+    stored = getattr(data, "profile", None)
+    return dict(stored) if isinstance(stored, dict) else profile(data)
 
 
 def profile(data: Any, config: ProfileConfig | None = None, **options: Any) -> dict[str, Any]:

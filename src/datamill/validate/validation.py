@@ -28,7 +28,7 @@ from datamill.core.errors import ConfigError
 from datamill.validate.anomalies import check
 from datamill.validate.drift import drift, drift_findings
 from datamill.validate.findings import FailOn, Finding, validation_report
-from datamill.validate.profile import profile
+from datamill.validate.profile import statistics_of
 from datamill.validate.schema import Schema, infer_schema
 
 __all__ = ["schema_thresholds", "validate"]
@@ -89,7 +89,8 @@ def validate(
     Inputs are `pyarrow.Table` s, datamill `Dataset` s or iterables of batches (drift also takes
     Parquet paths). ``label``: the label column, tested for ``label_drift``; ``slice_by``: drift
     is tested within each value of this column too. ``profiles``: add both sides' statistics
-    (``profile``, ``reference_profile``) for the HTML report. Columns in ``exclude`` (where rows
+    (``profile``, ``reference_profile``) for the HTML report (a version's stored statistics
+    where it has them: no scan). Columns in ``exclude`` (where rows
     came from: ``id``, ``source``, ``page``, ``meta``) and time columns are not drift-tested unless
     named in ``columns``. The result is
     `datamill.validate.findings.validation_report`'s document; its ``verdict`` is ``fail`` when
@@ -120,6 +121,6 @@ def validate(
     return validation_report(
         findings, drift=results, fail_on=fail_on,
         input=_describe(current, current_info), reference=_describe(reference, reference_info),
-        profile=profile(current) if profiles else None,
-        reference_profile=profile(reference) if profiles and reference is not None else None,
+        profile=statistics_of(current) if profiles else None,
+        reference_profile=statistics_of(reference) if profiles and reference is not None else None,
     )
