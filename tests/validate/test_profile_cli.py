@@ -18,9 +18,9 @@ def test_profile_json_on_adult_reports_every_column_and_balances(tmp_path: Path)
     cli(tmp_path, "init")
     cli(tmp_path, "ingest", str(TABULAR / "adult.csv"), "--to", "adult")
 
-    doc = cli_json(tmp_path, "profile", "adult", "--no-progress")
+    doc = cli_json(tmp_path, "profile", "adult", "--rescan", "--no-progress")
 
-    assert doc["rows"] == 32561
+    assert doc["rows"] == 32561 and doc["stored"] is False
     columns = {c["name"]: c for c in doc["columns"]}
     assert {"age", "workclass", "sex", "label"} <= set(columns)
     sex = columns["sex"]
@@ -36,10 +36,17 @@ def test_profile_json_on_adult_reports_every_column_and_balances(tmp_path: Path)
     profile_step = next(s for s in doc["run"]["steps"] if s["id"] == "profile")
     assert profile_step["merged"] == 32561 and profile_step["rows_out"] == len(doc["columns"])
 
-    again = cli_json(tmp_path, "profile", "adult", "--no-progress")
+    again = cli_json(tmp_path, "profile", "adult", "--rescan", "--no-progress")
 
     assert [s["status"] for s in again["run"]["steps"]] == ["cached", "cached"]
     assert again["columns"] == doc["columns"] and again["version"] == doc["version"]
+
+    # Without --rescan: the statistics `ingest` stored with the version, no run.
+    stored = cli_json(tmp_path, "profile", "adult", "--no-progress")
+    assert stored["stored"] is True and stored["run"] is None and stored["rows"] == 32561
+    exact = ("name", "rows", "count", "missing", "distinct", "top")
+    assert [{k: c[k] for k in exact} for c in stored["columns"]] == [{k: c[k] for k in exact} for c in doc["columns"]]
+    assert "stored when written" in cli(tmp_path, "profile", "adult", "--no-progress").stdout
 
 
 def test_profile_prints_a_table_and_fails_on_an_unknown_dataset(tmp_path: Path) -> None:

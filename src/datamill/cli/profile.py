@@ -77,6 +77,8 @@ def profile(
     html: Annotated[Path | None, typer.Option(
         "--html", help="Also write the statistics as an offline HTML page.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (shards are profiled apart, then merged).")] = 1,
+    rescan: Annotated[bool, typer.Option(
+        "--rescan", help="Profile the data again even where the version stored its statistics when written.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
@@ -84,7 +86,9 @@ def profile(
 
     One streaming pass with mergeable sketches (KLL quantiles, HyperLogLog distinct counts,
     frequent items); their error bounds are in the --json report and in docs/validate.md.
-    The run is recorded, so profiling the same version again is a cache hit.
+    A version `write.dataset` wrote has these statistics in its manifest: with the default
+    options they are printed from there, with no scan (`--rescan` profiles it anyway).
+    Otherwise the run is recorded, so profiling the same version again is a cache hit.
     Exit codes: 0 done; 2 bad usage; 3 and up, the run failed.
     """
     from datamill.pipeline.progress import make_reporter
@@ -93,11 +97,18 @@ def profile(
 
     try:
         ws = workspace()
-        spec = profile_spec(ref, columns=columns, top_k=top_k, slice_by=slice_by, languages=languages)
-        result = Pipeline.from_dict(spec).run(ws, workers=workers, reporter=make_reporter(progress)).to_dict()
-        step = next(s for s in result["steps"] if s["id"] == "profile")
-        stats = report_from_table(ws.open(step["output"]).to_arrow())
-        report = {"input": ref, "version": step["output"], **stats, "run": result}
+        stored = None
+        if not (rescan or columns or slice_by or languages or top_k != 10):
+            stored = ws.open(ref).profile
+        if stored is not None:
+            stats = stored
+            report = {"input": ref, "version": None, "stored": True, **stats, "run": None}
+        else:
+            spec = profile_spec(ref, columns=columns, top_k=top_k, slice_by=slice_by, languages=languages)
+            result = Pipeline.from_dict(spec).run(ws, workers=workers, reporter=make_reporter(progress)).to_dict()
+            step = next(s for s in result["steps"] if s["id"] == "profile")
+            stats = report_from_table(ws.open(step["output"]).to_arrow())
+            report = {"input": ref, "version": step["output"], "stored": False, **stats, "run": result}
         if html is not None:
             from datamill.report import render_profile_html
 
@@ -111,12 +122,14 @@ def profile(
 
         print_json(report)
         return
-    console.print(run_table(report["run"]))
+    if report["run"] is not None:
+        console.print(run_table(report["run"]))
     console.print(table(STATS_COLUMNS, [stats_row(c) for c in report["columns"]]))
     for part in (report.get("slices") or {}).get("values", []):
         console.print(table(STATS_COLUMNS, [stats_row(c) for c in part["columns"]],
                             title=f"{report['slices']['column']} = {part['value']!r}: {part['rows']:,} rows"))
-    console.print(f"{report['rows']:,} rows · {len(report['columns'])} columns · {report['version']} · "
+    where = "stored when written (`--rescan` profiles again)" if report["stored"] else report["version"]
+    console.print(f"{report['rows']:,} rows · {len(report['columns'])} columns · {where} · "
                   "`--json` has quantiles, histograms and error bounds", markup=False)
     if html is not None:
         console.print(f"HTML report: {html}", markup=False)
