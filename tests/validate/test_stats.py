@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import itertools
+import json
 import math
 import pickle
 import re
@@ -395,3 +398,27 @@ def test_run_step_runs_an_aggregate_whose_output_is_a_summary() -> None:
     assert result.output["column"].to_pylist() == ["x"] and result.output["mean"].to_pylist() == [2.0]
     assert result.ledger.balanced and result.ledger.merged == 3 and result.ledger.created == 1
     assert result.metrics == {"columns": 1.0}
+
+
+def test_every_arrow_type_is_profiled_without_error() -> None:
+    # write.dataset profiles whatever a step produces: an odd type must never fail the write.
+    table = pa.table({
+        "dec": pa.array([decimal.Decimal("1.5"), None], pa.decimal128(10, 2)),
+        "map": pa.array([[("a", 1)], None], pa.map_(pa.string(), pa.int64())),
+        "d32": pa.array([datetime.date(2020, 1, 1), None]),
+        "t64": pa.array([1, None], pa.time64("us")),
+        "dur": pa.array([1, None], pa.duration("s")),
+        "f16": pa.array([np.float16(1.5), None], pa.float16()),
+        "fsb": pa.array([b"ab", None], pa.binary(2)),
+        "sv": pa.array(["a", None], pa.string_view()),
+        "bv": pa.array([b"a", None], pa.binary_view()),
+        "fsl": pa.array([[1, 2], None], pa.list_(pa.int64(), 2)),
+        "u": pa.UnionArray.from_sparse(pa.array([0, 1], pa.int8()), [pa.array([1, 2]), pa.array(["a", "b"])]),
+        "tz": pa.array([1, None], pa.timestamp("ms", tz="Europe/Paris")),
+    })
+    report = TableStats.for_schema(table.schema).update_all(table.to_batches()).report()
+    json.dumps(report, allow_nan=False)
+    kinds = {c["name"]: (c["kind"], c["count"]) for c in report["columns"]}
+    assert kinds == {"dec": ("numeric", 1), "map": ("other", 1), "d32": ("temporal", 1), "t64": ("temporal", 1),
+                     "dur": ("temporal", 1), "f16": ("numeric", 1), "fsb": ("binary", 1), "sv": ("string", 1),
+                     "bv": ("binary", 1), "fsl": ("list", 1), "u": ("other", 2), "tz": ("temporal", 1)}

@@ -263,14 +263,15 @@ class ColumnStats:
             return
         if pa.types.is_dictionary(values.type):
             values = values.dictionary_decode()
+        if pa.types.is_string_view(values.type) or pa.types.is_binary_view(values.type):
+            # Arrow has no filter kernel for view types: their plain large form has one.
+            values = values.cast(pa.large_string() if kind == "string" else pa.large_binary())
         present = values.drop_null() if values.null_count else values
         if kind in ("numeric", "bool"):
             self._update_numbers(present, kind)
         elif kind == "temporal":
             self._update_times(present)
         elif kind in ("string", "binary"):
-            if pa.types.is_string_view(present.type) or pa.types.is_binary_view(present.type):
-                present = present.cast(pa.large_string() if kind == "string" else pa.large_binary())
             if pa.types.is_fixed_size_binary(present.type):
                 present = present.cast(pa.binary())
             length = pc.utf8_length(present) if kind == "string" else pc.binary_length(present)
