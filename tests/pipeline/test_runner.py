@@ -233,3 +233,41 @@ def test_config_errors_never_echo_a_credential() -> None:
     assert "s3cr3t-value" not in message and "hunter2" not in message
     assert "not shown (it looks like a credential)" in message
     assert "postgresql://bob:***@db/x" in message
+
+
+FAILING_STATS = '''
+import pyarrow as pa
+
+from datamill.pipeline import Sink, StepConfig
+
+
+class Broken:
+    """Statistics that cannot handle what is written."""
+
+    def update(self, batch, *, pool=None):
+        raise ValueError("no kernel for this type")
+
+    def merge(self, other):
+        return self
+
+    def report(self):
+        return {}
+
+
+class StatsSink(Sink[StepConfig]):
+    def output_stats(self, schema: pa.Schema) -> Broken:
+        return Broken()
+'''
+
+
+def test_statistics_that_fail_stop_the_write_and_say_how_to_skip_them(project: Path, ws: Workspace) -> None:
+    (project / "sinks.py").write_text(FAILING_STATS)
+    spec = {"name": "stats", "steps": [
+        {"id": "gen", "uses": "./steps.py:Counting"},
+        {"id": "out", "uses": "./sinks.py:StatsSink", "input": "gen"},
+    ], "outputs": {"never": "out"}}
+    with pytest.raises(PipelineError, match=r"could not compute the statistics .* partition 0: ValueError: no "
+                                            r"kernel for this type. Set `profile: false`"):
+        Pipeline.from_yaml(write_pipeline(project, spec)).run(ws)
+    assert "never" not in {d["name"] for d in ws.catalog.datasets()}
+    assert ws.catalog.runs()[0]["status"] == "failed"

@@ -179,6 +179,22 @@ def _write_quarantine(store: ObjectStore, batches: list[pa.RecordBatch]) -> list
     return writer.close()
 
 
+def _stats_done(pending: Future[None] | None, task: Task) -> None:
+    """Wait for the statistics of the previous batch; their failure names the way around it."""
+    if pending is None:
+        return
+    try:
+        pending.result()
+    except DatamillError:
+        raise
+    except Exception as err:
+        raise PipelineError(
+            f"step {task.step.step_id!r} ({task.step.uses}) could not compute the statistics of the rows "
+            f"it writes in partition {task.part}: {type(err).__name__}: {err}. Set `profile: false` "
+            "to write without them (and please report the column type)."
+        ) from err
+
+
 def execute_task(task: Task) -> PartResult:
     """Run one task (in whichever process the executor chose) and return what it produced."""
     store = ObjectStore(task.store_url, task.storage_options)
@@ -232,12 +248,10 @@ def execute_task(task: Task) -> PartResult:
                                 f"in partition {task.part}: {writer.schema} then {batch.schema}"
                             ) from err
                     if profiler is not None and result.stats is not None:
-                        if pending is not None:
-                            pending.result()
+                        _stats_done(pending, task)
                         pending = profiler.submit(result.stats.update, batch, pool=pool)
                     writer.write(batch)
-                if pending is not None:
-                    pending.result()
+                _stats_done(pending, task)
         except BaseException:
             if writer is not None:
                 writer.abort()
