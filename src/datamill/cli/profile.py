@@ -93,18 +93,19 @@ def profile(
     """
     from datamill.pipeline.progress import make_reporter
     from datamill.pipeline.runner import Pipeline
-    from datamill.validate import report_from_table
+    from datamill.validate import ProfileConfig, StatsOptions, report_from_table
 
     try:
         ws = workspace()
+        spec = profile_spec(ref, columns=columns, top_k=top_k, slice_by=slice_by, languages=languages)
         stored = None
-        if not (rescan or columns or slice_by or languages or top_k != 10):
+        # write.dataset stores the default statistics: they answer only a request for those.
+        if not rescan and ProfileConfig(**spec["steps"][-1]["with"]).options() == StatsOptions():
             stored = ws.open(ref).profile
         if stored is not None:
             stats = stored
             report = {"input": ref, "version": None, "stored": True, **stats, "run": None}
         else:
-            spec = profile_spec(ref, columns=columns, top_k=top_k, slice_by=slice_by, languages=languages)
             result = Pipeline.from_dict(spec).run(ws, workers=workers, reporter=make_reporter(progress)).to_dict()
             step = next(s for s in result["steps"] if s["id"] == "profile")
             stats = report_from_table(ws.open(step["output"]).to_arrow())

@@ -32,7 +32,7 @@ from datamill.pipeline.outcome import QUARANTINE_SCHEMA, Outcome
 from datamill.pipeline.progress import NullReporter, Reporter
 from datamill.pipeline.spec import PipelineSpec, PlannedStep, in_step, load_spec, plan
 from datamill.pipeline.step import Aggregate, Source, Step, Transform
-from datamill.pipeline.task import PartResult, StepRef, Task
+from datamill.pipeline.task import PartResult, StepRef, Task, _read_shards
 from datamill.store.objects import ShardInfo, ShardWriter
 from datamill.store.workspace import Workspace
 
@@ -567,11 +567,10 @@ class _Run:
         if not any(r.shards and r.stats is None for r in results):
             return reduce(lambda a, b: a.merge(b), [r.stats for r in results if r.stats is not None],
                           empty).report()
+        keys = [s.path for r in results for s in r.shards]
         with ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="datamill-stats") as pool:
-            for shard in (s for r in results for s in r.shards):
-                with self.ws.objects.open_parquet(shard.path) as parquet:
-                    for batch in parquet.iter_batches(batch_size=self.batch_size):
-                        empty.update(batch if batch.schema == schema else batch.cast(schema), pool=pool)
+            for batch in _read_shards(self.ws.objects, keys, schema, self.batch_size):
+                empty.update(batch, pool=pool)
         return empty.report()
 
     def _commit_quarantine(self, step_id: str, shards: list[ShardInfo], exec_id: int) -> str | None:

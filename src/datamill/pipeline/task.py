@@ -225,6 +225,7 @@ def execute_task(task: Task) -> PartResult:
             with ExitStack() as stack:
                 # Statistics of batch i are computed on their own thread (its columns on `pool`)
                 # while batch i is written and batch i+1 is made: at most one batch in flight.
+                stats: OutputStats | None = None
                 profiler: ThreadPoolExecutor | None = None
                 pool: ThreadPoolExecutor | None = None
                 pending: Future[None] | None = None
@@ -232,8 +233,8 @@ def execute_task(task: Task) -> PartResult:
                     if writer is None:
                         result.schema = batch.schema
                         writer = ShardWriter(store, batch.schema, **(task.write or {}))
-                        result.stats = step.output_stats(batch.schema)
-                        if result.stats is not None:
+                        stats = result.stats = step.output_stats(batch.schema)
+                        if stats is not None:
                             profiler = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="datamill-stats"))
                             threads = min(4, os.cpu_count() or 1)
                             if threads > 1:
@@ -247,9 +248,9 @@ def execute_task(task: Task) -> PartResult:
                                 f"step {task.step.step_id!r} produced batches with different schemas "
                                 f"in partition {task.part}: {writer.schema} then {batch.schema}"
                             ) from err
-                    if profiler is not None and result.stats is not None:
+                    if stats is not None and profiler is not None:
                         _stats_done(pending, task)
-                        pending = profiler.submit(result.stats.update, batch, pool=pool)
+                        pending = profiler.submit(stats.update, batch, pool=pool)
                     writer.write(batch)
                 _stats_done(pending, task)
         except BaseException:

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 from pydantic import Field
 
+from datamill.core.dataset import Dataset
 from datamill.pipeline import Aggregate, StepConfig, StepContext, register
 from datamill.validate.stats import DEFAULT_QUANTILES, StatsOptions, TableStats
 
@@ -218,8 +219,8 @@ def statistics_of(data: Any) -> dict[str, Any]:
     >>> statistics_of(pa.table({"x": [1, 2]}))["rows"]
     2
     """
-    stored = getattr(data, "profile", None)
-    return dict(stored) if isinstance(stored, dict) else profile(data)
+    stored = data.profile if isinstance(data, Dataset) else None
+    return stored if stored is not None else profile(data)
 
 
 def profile(data: Any, config: ProfileConfig | None = None, **options: Any) -> dict[str, Any]:
